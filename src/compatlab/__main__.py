@@ -1,0 +1,3 @@
+from compatlab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""The `compatlab` command line."""
+
+import argparse
+import sys
+
+from compatlab import DEFAULT_ENGINE_PORT, __version__
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from compatlab.engine.catalog import FAULTS
+    from compatlab.engine.server import serve
+    from compatlab.engine.settings import EngineSettings
+
+    if args.fault is not None and args.fault not in FAULTS:
+        print(f"error: unknown fault {args.fault!r}; choose one of {', '.join(FAULTS)}", file=sys.stderr)
+        return 2
+    settings = EngineSettings(profile=args.profile, tokens_per_second=args.tokens_per_second,
+                              ttft_ms=args.ttft_ms, load_ms=args.load_ms, slow_load_ms=args.slow_load_ms,
+                              seed=args.seed, fault=args.fault)
+    return serve(settings, host=args.host, port=args.port)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from compatlab.doctor import run_doctor
+
+    return run_doctor(backend=args.backend)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from compatlab.demo import run_demo
+
+    return run_demo()
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from compatlab.lab import run_lab
+
+    return run_lab(port=args.port, extra=args.jupyter_args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from compatlab.engine.catalog import FAULTS
+    from compatlab.engine.profiles import PROFILES
+
+    parser = argparse.ArgumentParser(prog="compatlab", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"compatlab {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    engine = commands.add_parser("engine", help="the embedded lab engine")
+    engine_commands = engine.add_subparsers(dest="engine_command", required=True)
+    serve = engine_commands.add_parser("serve", help="serve Ollama's API and /v1 from the lab engine")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=DEFAULT_ENGINE_PORT, help="0 picks a free port")
+    serve.add_argument("--profile", default="ollama", choices=sorted(PROFILES),
+                       help="which real engine's wire differences to reproduce")
+    serve.add_argument("--tokens-per-second", type=float, default=60.0, help="0: as fast as possible")
+    serve.add_argument("--ttft-ms", type=float, default=80.0, help="prompt evaluation time")
+    serve.add_argument("--load-ms", type=float, default=400.0, help="model load time on first use")
+    serve.add_argument("--slow-load-ms", type=float, default=10_000.0, help="load time of lab:slow-load")
+    serve.add_argument("--seed", type=int, default=0, help="seed for requests that give none")
+    serve.add_argument("--fault", default=None, metavar="KIND", help=f"apply to every model: {', '.join(FAULTS)}")
+    serve.set_defaults(func=_serve)
+
+    doctor = commands.add_parser("doctor", help="which engines answer, and whether the kit can use one")
+    doctor.add_argument("--backend", choices=["auto", "ollama", "lab"], default="auto",
+                        help="auto: a real Ollama at OLLAMA_HOST if it answers, else the lab engine")
+    doctor.set_defaults(func=_doctor)
+
+    demo = commands.add_parser("demo", help="the main job, on the embedded engine")
+    demo.set_defaults(func=_demo)
+
+    lab = commands.add_parser("lab", help="JupyterLab on lessons/ with an engine running")
+    lab.add_argument("--port", type=int, default=DEFAULT_ENGINE_PORT, help="lab engine port if one is started")
+    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed to jupyter lab")
+    lab.set_defaults(func=_lab)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130

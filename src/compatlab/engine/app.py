@@ -1,0 +1,152 @@
+"""The lab engine's FastAPI app: wiring, request guard and error shapes. Routes live in
+native.py (Ollama's /api) and openai_api.py (/v1)."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException
+
+from compatlab import __version__
+from compatlab.engine import native, openai_api
+from compatlab.engine.errors import ApiError, native_error, openai_error
+from compatlab.engine.profiles import PROFILES, Profile
+from compatlab.engine.runtime import EngineState
+from compatlab.engine.settings import EngineSettings
+
+log = logging.getLogger("compatlab.engine")
+TOO_LARGE = "compatlab.body_too_large"
+
+
+def _error(profile: Profile, path: str, status: int, message: str, param: str | None = None) -> Response:
+    """An error in the shape of the API the client called."""
+    if path.startswith("/v1"):
+        return openai_error(profile, status, message, param)
+    if not profile.native_api:
+        return _foreign_not_found(profile) if status == 404 else openai_error(profile, status, message, param)
+    return native_error(status, message)
+
+
+def _foreign_not_found(profile: Profile) -> Response:
+    """A route llama-server or vLLM does not have, as they answer it."""
+    if profile.name == "vllm":
+        return JSONResponse({"detail": "Not Found"}, status_code=404)  # FastAPI's default
+    return JSONResponse({"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}},
+                        status_code=404)
+
+
+class RequestGuard:
+    """Reads every POST body as JSON, whatever its Content-Type (Ollama does; `curl -d` sends a form
+    type), and refuses bodies over the size limit with 413 instead of reading them."""
+
+    def __init__(self, app, settings: EngineSettings, profile: Profile) -> None:
+        self.app, self.limit, self.profile = app, settings.max_body_bytes, profile
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+        scope = {**scope, "headers": headers + [(b"content-type", b"application/json")]}
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > self.limit:
+            return await self._too_large(scope, receive, send)
+        received = 0
+
+        async def limited():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                scope[TOO_LARGE] = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            return message
+
+        return await self.app(scope, limited, send)
+
+    async def _too_large(self, scope, receive, send):
+        message = f"request body too large: the limit is {self.limit} bytes"
+        response = _error(self.profile, scope["path"], 413, message)
+        await response(scope, receive, send)
+
+
+def create_app(settings: EngineSettings | None = None) -> FastAPI:
+    settings = settings or EngineSettings()
+    if settings.profile not in PROFILES:
+        raise ValueError(f"unknown profile {settings.profile!r}; choose one of {', '.join(PROFILES)}")
+    profile = PROFILES[settings.profile]
+    app = FastAPI(title="compatlab lab engine", version=__version__,
+                  description="A deterministic engine that speaks Ollama's API and the OpenAI-compatible "
+                              f"/v1 API. Profile: {profile.name}.")
+    app.state.engine = EngineState(settings=settings, profile=profile)
+    if profile.native_api:
+        app.include_router(native.router)
+    app.include_router(openai_api.router)
+    app.add_middleware(RequestGuard, settings=settings, profile=profile)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return _error(profile, request.url.path, exc.status, exc.message, exc.param)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if request.scope.get(TOO_LARGE):
+            return _error(profile, request.url.path, 413, f"request body too large: the limit is {settings.max_body_bytes} bytes")
+        return _error(profile, request.url.path, 400, _describe(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        path = request.url.path
+        if request.scope.get(TOO_LARGE):
+            return _error(profile, path, 413, f"request body too large: the limit is {settings.max_body_bytes} bytes")
+        if path.startswith("/v1"):
+            return openai_error(profile, exc.status_code, str(exc.detail))
+        if not profile.native_api:
+            return _foreign_not_found(profile) if exc.status_code == 404 else openai_error(profile, exc.status_code, str(exc.detail))
+        # gin's plain-text answers for unknown routes and wrong methods
+        text = {404: "404 page not found", 405: "405 method not allowed"}.get(exc.status_code, str(exc.detail))
+        return PlainTextResponse(text, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s", request.url.path)
+        return _error(profile, request.url.path, 500, f"internal error: {type(exc).__name__}")
+
+    @app.get("/lab/status", tags=["lab"])
+    async def lab_status() -> dict:
+        """compatlab's own route: tells the lab engine apart from a real Ollama, for doctor and tests."""
+        state = app.state.engine
+        return {"engine": "compatlab", "version": __version__, "profile": profile.name,
+                "settings": {k: v for k, v in vars(settings).items()},
+                "active_streams": state.active_streams,
+                "loaded": [name for name, _ in state.residency.loaded()]}
+
+    if profile.name == "llamacpp":
+        @app.get("/health", tags=["llamacpp"])
+        async def llamacpp_health() -> dict:
+            return {"status": "ok"}
+    if profile.name == "vllm":
+        @app.get("/health", tags=["vllm"])
+        async def vllm_health() -> Response:
+            return Response(status_code=200)
+
+        @app.get("/version", tags=["vllm"])
+        async def vllm_version() -> dict:
+            return {"version": profile.version}
+    return app
+
+
+def _describe(exc: RequestValidationError) -> str:
+    """One readable line for the first problem, like Go's encoding/json gives."""
+    errors = exc.errors()
+    if not errors:
+        return "invalid request"
+    first = errors[0]
+    location = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    if first.get("type") == "json_invalid":
+        return f"invalid JSON: {first.get('ctx', {}).get('error', first.get('msg'))}"
+    if first.get("type") == "missing" and not location:
+        return "missing request body"
+    if first.get("type") == "model_attributes_type" and not location:
+        return "invalid request: the body must be a JSON object"
+    return f"invalid request: {location or 'body'}: {first.get('msg')}"

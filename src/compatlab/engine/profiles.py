@@ -1,0 +1,98 @@
+"""Profiles: the observable differences between real engines, reproduced on purpose.
+
+Each flag carries its source. "[ollama-api.md §x]" points into the kit's reference notes
+(shared/reference/ollama-api.md), which cite Ollama's, llama.cpp's and vLLM's own code.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    version: str  # what GET /api/version (or /version) reports
+    native_api: bool  # serves /api/* (Ollama) or not (llama-server, vLLM)
+    # --- /v1 stream shape ---
+    role_on_every_chunk: bool
+    first_content_null: bool  # first delta is {"role":"assistant","content":null}
+    finish_on_last_content_chunk: bool  # instead of its own chunk with delta {}
+    stream_usage: bool  # honours stream_options.include_usage
+    continuous_usage: bool  # honours stream_options.continuous_usage_stats
+    tool_args_fragments: int  # 0: whole calls in one delta; n: arguments split in n pieces
+    buffer_when_tools: bool  # with tools, the whole reply arrives as one chunk
+    timings: bool  # a llama.cpp `timings` object on the last chunk
+    stop_reason: bool  # vLLM's non-standard `stop_reason` on each choice
+    reasoning_field: str  # where thinking goes in /v1 messages and deltas
+    # --- ids and fingerprints ---
+    id_style: str  # "ollama" (chatcmpl-<0..998>), "llamacpp" (32 alnum), "vllm" (uuid hex)
+    tool_id_prefix: str
+    system_fingerprint: str | None
+    owned_by: str
+    # --- request handling ---
+    validates_params: bool  # OpenAI ranges for temperature, top_p, penalties, n, best_of
+    honours_tool_choice: bool
+    honours_n: bool
+    honours_max_completion_tokens: bool
+    # --- errors ---
+    error_style: str  # "ollama" (code null), "llamacpp" (numeric code), "vllm" (numeric code, class-like type)
+    error_event_mid_stream: bool  # `data: {"error": ...}` (else: the stream just stops)
+
+
+PROFILES: dict[str, Profile] = {
+    # Current Ollama (v0.32.6+ /v1 stream format [ollama-api.md §0.1, §4.3]; native API of v0.12.10+).
+    # Two deliberate departures, named in the README: parameter ranges are validated and
+    # tool_choice is honoured, as the OpenAI spec says; real Ollama passes both through
+    # unchecked (issues #8421, #17921) -- the `ollama-legacy` profile shows that behaviour.
+    "ollama": Profile(
+        name="ollama", version="0.32.15", native_api=True,
+        role_on_every_chunk=False, first_content_null=False, finish_on_last_content_chunk=False,
+        stream_usage=True, continuous_usage=False, tool_args_fragments=0, buffer_when_tools=False,
+        timings=False, stop_reason=False, reasoning_field="reasoning",
+        id_style="ollama", tool_id_prefix="call_", system_fingerprint="fp_ollama", owned_by="library",
+        validates_params=True, honours_tool_choice=True, honours_n=False,
+        # Ollama's ChatCompletionRequest has no max_completion_tokens field [ollama-api.md §4.1].
+        honours_max_completion_tokens=False,
+        error_style="ollama",
+        # A native error line after HTTP 200 becomes an empty chunk, then the stream just ends:
+        # no finish chunk, no [DONE], the message is lost [ollama-api.md §4.6, code reading].
+        error_event_mid_stream=False,
+    ),
+    # Ollama 0.5-era /v1 (git show v0.12.6:openai/openai.go ToChunk) [ollama-api.md §4.4]:
+    # role on every chunk, finish_reason on the last content chunk, include_usage ignored
+    # (issues #4448/#5200), and with tools the reply is buffered into one chunk (issue #9092).
+    "ollama-legacy": Profile(
+        name="ollama-legacy", version="0.5.7", native_api=True,
+        role_on_every_chunk=True, first_content_null=False, finish_on_last_content_chunk=True,
+        stream_usage=False, continuous_usage=False, tool_args_fragments=0, buffer_when_tools=True,
+        timings=False, stop_reason=False, reasoning_field="reasoning",
+        id_style="ollama", tool_id_prefix="call_", system_fingerprint="fp_ollama", owned_by="library",
+        validates_params=False, honours_tool_choice=False, honours_n=False,
+        honours_max_completion_tokens=False,
+        error_style="ollama", error_event_mid_stream=False,
+    ),
+    # llama.cpp's llama-server [ollama-api.md §5.1]: first chunk content null, `timings` on the
+    # last chunk, incremental tool-call arguments, numeric error `code`, no /api routes,
+    # `data: {"error": ...}` mid-stream since PR #16109.
+    "llamacpp": Profile(
+        name="llamacpp", version="b6097", native_api=False,
+        role_on_every_chunk=False, first_content_null=True, finish_on_last_content_chunk=False,
+        stream_usage=True, continuous_usage=False, tool_args_fragments=3, buffer_when_tools=False,
+        timings=True, stop_reason=False, reasoning_field="reasoning_content",
+        id_style="llamacpp", tool_id_prefix="", system_fingerprint="b6097-9515c613", owned_by="llamacpp",
+        validates_params=False, honours_tool_choice=True, honours_n=True,
+        honours_max_completion_tokens=True,
+        error_style="llamacpp", error_event_mid_stream=True,
+    ),
+    # vLLM's OpenAI server [ollama-api.md §5.2]: `stop_reason` on choices, incremental tool
+    # arguments, stream_options.continuous_usage_stats, `reasoning_content`, numeric `code`.
+    "vllm": Profile(
+        name="vllm", version="0.11.0", native_api=False,
+        role_on_every_chunk=False, first_content_null=False, finish_on_last_content_chunk=False,
+        stream_usage=True, continuous_usage=True, tool_args_fragments=4, buffer_when_tools=False,
+        timings=False, stop_reason=True, reasoning_field="reasoning_content",
+        id_style="vllm", tool_id_prefix="chatcmpl-tool-", system_fingerprint=None, owned_by="vllm",
+        validates_params=True, honours_tool_choice=True, honours_n=True,
+        honours_max_completion_tokens=True,
+        error_style="vllm", error_event_mid_stream=True,
+    ),
+}

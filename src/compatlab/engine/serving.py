@@ -1,0 +1,90 @@
+"""What both APIs share for one request: find the model, honour its fault, load it, stream."""
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from compatlab.engine.catalog import LabModel, find_model
+from compatlab.engine.errors import ApiError
+from compatlab.engine.lab_model import BadConversation, Conversation, Reply, plan_reply
+from compatlab.engine.runtime import ClientGone, EngineState, Timing
+
+# Ollama's own words when a runner dies before answering.
+RUNNER_DIED = "llama runner process has terminated: exit status 2"
+MID_STREAM_ERROR = "an error was encountered while running the model"
+
+
+class DropConnection(Exception):
+    """Raised inside a stream to cut the connection without finishing the response."""
+
+
+class _HideDeliberateDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], DropConnection))
+
+
+logging.getLogger("uvicorn.error").addFilter(_HideDeliberateDrops())
+
+
+@dataclass
+class Job:
+    """One request on its way through the engine."""
+
+    model: LabModel
+    name: str  # the name as the client sent it (echoed back, as Ollama does)
+    fault: str | None
+    timing: Timing = field(default_factory=Timing)
+
+
+def state_of(request: Request) -> EngineState:
+    return request.app.state.engine
+
+
+def find(state: EngineState, name: str, *, capability: str) -> Job:
+    """The job for a model name, or the error Ollama gives."""
+    if not name:
+        raise ApiError(400, "model is required")
+    model = find_model(name)
+    if model is None:
+        raise ApiError(404, f"model '{name}' not found")
+    if capability not in model.capabilities:
+        raise ApiError(400, f'"{model.name}" does not support {capability}')
+    return Job(model, name, model.fault or state.settings.fault)
+
+
+async def load(state: EngineState, job: Job, request: Request) -> None:
+    """Load the model if it is not resident; faults that strike before any byte strike here."""
+    if job.fault == "http-500":
+        raise ApiError(500, RUNNER_DIED)
+    settings = state.settings
+    load_ms = settings.slow_load_ms if job.fault == "slow-load" else settings.load_ms
+    try:
+        job.timing.load_ns = await state.residency.ensure_loaded(
+            job.model.name, load_ms / 1000, request.is_disconnected
+        )
+    except ClientGone:
+        raise ApiError(499, "request canceled") from None
+
+
+def plan(conversation: Conversation) -> Reply:
+    try:
+        return plan_reply(conversation)
+    except BadConversation as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+def fault_position(pieces: int) -> int:
+    """After how many streamed pieces a mid-stream fault strikes: early, but after real content."""
+    return min(3, max(1, pieces // 2))
+
+
+async def counted(state: EngineState, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Track open streams, so a test can see a disconnected client's work end."""
+    state.active_streams += 1
+    try:
+        async for data in stream:
+            yield data
+    finally:
+        state.active_streams -= 1

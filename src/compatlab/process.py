@@ -1,0 +1,88 @@
+"""Start and stop a lab engine in a child process (tests, demo, lab and grading all use this)."""
+
+import ctypes
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from compatlab.engine.server import READY
+
+
+class EngineStartError(RuntimeError):
+    """The engine process did not become ready."""
+
+
+def _die_with_parent() -> None:
+    # Linux: the kernel sends SIGTERM to the engine if its parent dies, so none is orphaned.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class EngineProcess:
+    """A lab engine in a child process, on a free loopback port unless told otherwise."""
+
+    def __init__(self, *args: str, host: str = "127.0.0.1", port: int = 0, fast: bool = False) -> None:
+        self.args = list(args)
+        if fast:  # no pacing, no load time: what tests and benchmarks want
+            self.args += ["--tokens-per-second", "0", "--ttft-ms", "0", "--load-ms", "0"]
+        self.host, self.port = host, port
+        self.url = ""
+        self.process: subprocess.Popen | None = None
+        self._stderr = tempfile.TemporaryFile()
+
+    @property
+    def v1_url(self) -> str:
+        return self.url + "/v1"
+
+    def start(self, timeout: float = 20.0) -> "EngineProcess":
+        command = [sys.executable, "-m", "compatlab", "engine", "serve",
+                   "--host", self.host, "--port", str(self.port), *self.args]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._stderr,
+                                        stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        selector = selectors.DefaultSelector()
+        selector.register(self.process.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if selector.select(timeout=0.05):
+                line = self.process.stdout.readline().decode()
+                if line.startswith(READY):
+                    self.url = line[len(READY):].strip()
+                    return self
+                if not line:  # stdout closed: the process ended
+                    break
+            if self.process.poll() is not None:
+                break
+        self.stop()
+        raise EngineStartError(f"the lab engine did not start ({' '.join(command[1:])}):\n{self.stderr()}")
+
+    def stderr(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> "EngineProcess":
+        return self.start() if self.process is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def engine_env(url: str) -> dict[str, str]:
+    """The standard variables notebook code reads, pointed at an engine."""
+    return {"OLLAMA_HOST": url, "OPENAI_BASE_URL": url + "/v1",
+            "OPENAI_API_KEY": os.environ.get("OPENAI_API_KEY", "compatlab")}  # required by the SDK, ignored by engines

@@ -1,0 +1,61 @@
+"""Live lab engines for the tests: real processes on free loopback ports, stopped at the end."""
+
+import httpx
+import ollama
+import openai
+import pytest
+
+from compatlab.process import EngineProcess
+
+
+class Engines:
+    """Starts each distinct engine configuration once per session."""
+
+    def __init__(self) -> None:
+        self._running: dict[tuple[str, ...], EngineProcess] = {}
+
+    def get(self, *args: str, fast: bool = True) -> EngineProcess:
+        key = (*args, f"fast={fast}")
+        if key not in self._running:
+            self._running[key] = EngineProcess(*args, fast=fast).start()
+        return self._running[key]
+
+    def fresh(self, *args: str, fast: bool = True) -> EngineProcess:
+        """An engine of its own, for tests that change its state (load, unload, faults)."""
+        engine = EngineProcess(*args, fast=fast).start()
+        self._running[(*args, f"fresh={id(engine)}")] = engine
+        return engine
+
+    def stop_all(self) -> None:
+        for engine in self._running.values():
+            engine.stop()
+
+
+@pytest.fixture(scope="session")
+def engines():
+    pool = Engines()
+    yield pool
+    pool.stop_all()
+
+
+@pytest.fixture(scope="session")
+def engine(engines) -> EngineProcess:
+    """The default engine: profile `ollama`, no pacing."""
+    return engines.get()
+
+
+@pytest.fixture()
+def ollama_client(engine) -> ollama.Client:
+    return ollama.Client(host=engine.url)
+
+
+@pytest.fixture()
+def openai_client(engine) -> openai.OpenAI:
+    # max_retries=0: the SDK retries 5xx by default, which would hide what the engine sent
+    return openai.OpenAI(base_url=engine.v1_url, api_key="compatlab", max_retries=0)
+
+
+@pytest.fixture()
+def http(engine):
+    with httpx.Client(base_url=engine.url, timeout=30) as client:
+        yield client

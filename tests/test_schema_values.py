@@ -14,7 +14,10 @@ import pytest
 from compatlab.engine.schema_values import UnsupportedSchema, value_for_schema
 
 SEEDS = range(21)
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+MODULE = Path(__file__).resolve().parents[1] / "src" / "compatlab" / "engine" / "schema_values.py"
+# Subprocesses load the module by file path, so the rest of the package cannot affect what is measured.
+LOAD = ("import importlib.util as u, json, sys; spec = u.spec_from_file_location('sv', %r); "
+        "m = u.module_from_spec(spec); spec.loader.exec_module(m); " % str(MODULE))
 
 NODE = {
     "type": "object",
@@ -57,6 +60,11 @@ CASES: dict[str, dict | bool] = {
         "properties": {k: {"type": "string", "format": k} for k in ("date", "date-time", "email", "uri", "uuid")},
         "required": ["date", "date-time", "email", "uri", "uuid"],
     },
+    "formats-extra": {"type": "array", "prefixItems": [{"type": "string", "format": f}
+                                                       for f in ("time", "ipv4", "hostname", "date")],
+                      "items": False, "minItems": 4},
+    "format-with-words": {"type": "string", "format": "email"},
+    "pattern-phone": {"type": "string", "pattern": "^\\d{3}-\\d{4}$"},
     "integer-range": {"type": "integer", "minimum": 5, "maximum": 7},
     "integer-negative": {"type": "integer", "maximum": -10},
     "integer-exclusive-multiple": {"type": "integer", "exclusiveMinimum": 10, "exclusiveMaximum": 50, "multipleOf": 7},
@@ -154,7 +162,9 @@ CASES: dict[str, dict | bool] = {
 
 
 def check(schema: dict | bool, value: object) -> None:
-    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(value)
+    # The draft's own checker: plain FormatChecker() also registers draft 3's "time" (no offset allowed).
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    jsonschema.Draft202012Validator(schema, format_checker=checker).validate(value)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -163,6 +173,13 @@ def test_generated_values_are_valid(name: str) -> None:
     for seed in SEEDS:
         for words in (None, ["Paris", "Berlin"]):
             check(schema, value_for_schema(schema, seed=seed, words=words))
+
+
+def test_formats_pass_the_generic_format_checker() -> None:
+    for seed in SEEDS:
+        value = value_for_schema(CASES["formats"], seed=seed, words=["Paris"])
+        jsonschema.validate(value, CASES["formats"], cls=jsonschema.Draft202012Validator,
+                            format_checker=jsonschema.FormatChecker())
 
 
 def test_case_table_is_large_enough() -> None:
@@ -178,6 +195,12 @@ def test_tool_parameters_use_words() -> None:
 
 def test_plain_string_without_words_is_readable() -> None:
     assert value_for_schema(TOOL, seed=1)["city"] == "lab-city"
+
+
+def test_unsupported_message_names_the_path() -> None:
+    with pytest.raises(UnsupportedSchema, match=r"\$/a/b"):
+        value_for_schema({"properties": {"a": {"properties": {"b": {"type": "string", "pattern": "^$x"}},
+                                               "required": ["b"]}}, "required": ["a"]}, seed=0)
 
 
 def test_oneof_integer_number_is_not_integral() -> None:
@@ -207,11 +230,10 @@ def test_deterministic() -> None:
 
 
 def test_deterministic_across_processes() -> None:
-    code = ("import json; from compatlab.engine.schema_values import value_for_schema as v; "
-            f"print(json.dumps(v({json.loads(json.dumps(STRICT))!r}, seed=3, words=['Paris'])))")
+    code = LOAD + f"print(json.dumps(m.value_for_schema({STRICT!r}, seed=3, words=['Paris'])))"
     runs = set()
     for hashseed in ("1", "2"):
-        env = {**os.environ, "PYTHONHASHSEED": hashseed, "PYTHONPATH": SRC}
+        env = {**os.environ, "PYTHONHASHSEED": hashseed}
         runs.add(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                                 check=True).stdout)
     assert len(runs) == 1
@@ -219,9 +241,8 @@ def test_deterministic_across_processes() -> None:
 
 
 def test_module_does_not_import_jsonschema() -> None:
-    code = "import sys, compatlab.engine.schema_values; print('jsonschema' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": SRC},
-                         capture_output=True, text=True, check=True).stdout
+    code = LOAD + "print('jsonschema' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
 
@@ -245,6 +266,9 @@ def test_module_does_not_import_jsonschema() -> None:
     {"$ref": "https://example.com/schema.json"},
     {"if": {"type": "string"}, "then": {"minLength": 2}},
     {"not": {}},
+    {"type": "number", "maximum": float("-inf")},
+    {"type": "integer", "minimum": float("inf")},
+    {"type": "object", "minProperties": 3, "maxProperties": 1},
 ])
 def test_unsupported(schema: dict | bool) -> None:
     with pytest.raises(UnsupportedSchema):

@@ -1,7 +1,9 @@
 """The lab engine's FastAPI app: wiring, request guard and error shapes. Routes live in
 native.py (Ollama's /api) and openai_api.py (/v1)."""
 
+import json
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,6 +19,7 @@ from compatlab.engine.settings import EngineSettings
 
 log = logging.getLogger("compatlab.engine")
 TOO_LARGE = "compatlab.body_too_large"
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def _error(profile: Profile, path: str, status: int, message: str, param: str | None = None) -> Response:
@@ -52,15 +55,29 @@ class RequestGuard:
         if declared.isdigit() and int(declared) > self.limit:
             return await self._too_large(scope, receive, send)
         received = 0
+        body_read = False
 
         async def limited():
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.limit:
-                scope[TOO_LARGE] = True
-                return {"type": "http.request", "body": b"", "more_body": False}
-            return message
+            # The body in one message: the route reads all of it anyway, and only a whole body
+            # can be cleaned of lone surrogates.
+            nonlocal received, body_read
+            if body_read:
+                return await receive()  # after the body only http.disconnect comes
+            chunks = []
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return message
+                chunks.append(message.get("body", b""))
+                received += len(chunks[-1])
+                if received > self.limit:
+                    scope[TOO_LARGE] = True
+                    body_read = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
+                if not message.get("more_body", False):
+                    break
+            body_read = True
+            return {"type": "http.request", "body": _without_lone_surrogates(b"".join(chunks)), "more_body": False}
 
         return await self.app(scope, limited, send)
 
@@ -68,6 +85,27 @@ class RequestGuard:
         message = f"request body too large: the limit is {self.limit} bytes"
         response = _error(self.profile, scope["path"], 413, message)
         await response(scope, receive, send)
+
+
+def _without_lone_surrogates(body: bytes) -> bytes:
+    """Go's encoding/json reads a lone surrogate escape ("\\ud800") as U+FFFD. Python's keeps it, and
+    that str cannot be encoded as UTF-8 later (hashing, the response): a 500. Do as Go does."""
+    if not _SURROGATE_ESCAPE.search(body):
+        return body
+    try:
+        return json.dumps(_replace_surrogates(json.loads(body)), ensure_ascii=False).encode()
+    except (ValueError, RecursionError):
+        return body  # not JSON: the route's own parse reports it
+
+
+def _replace_surrogates(value):
+    if isinstance(value, str):  # valid pairs are already one code point here; only lone ones remain
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_replace_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def create_app(settings: EngineSettings | None = None) -> FastAPI:
@@ -104,7 +142,9 @@ def create_app(settings: EngineSettings | None = None) -> FastAPI:
         if not profile.native_api:
             return _foreign_not_found(profile) if exc.status_code == 404 else openai_error(profile, exc.status_code, str(exc.detail))
         # gin's plain-text answers for unknown routes and wrong methods
-        text = {404: "404 page not found", 405: "405 method not allowed"}.get(exc.status_code, str(exc.detail))
+        text = {404: "404 page not found", 405: "405 method not allowed"}.get(exc.status_code)
+        if text is None:  # e.g. FastAPI's 400 for a body it cannot parse (bad UTF-8, deep nesting)
+            return native_error(exc.status_code, str(exc.detail))
         return PlainTextResponse(text, status_code=exc.status_code)
 
     @app.exception_handler(Exception)

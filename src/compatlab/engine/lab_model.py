@@ -128,20 +128,21 @@ def _capitalised_words(text: str) -> list[str]:
 
 
 def _prose(rng: random.Random, n_tokens: int, opening: str) -> str:
-    """Readable filler text of about n_tokens tokens that starts with `opening`."""
-    text = opening
+    """Readable filler text of exactly n_tokens tokens (unless the opening is longer) ending in "."."""
+    tokens = tokenize(opening)
     sentence_left = 0
-    while count_tokens(text) < n_tokens - 1:
+    while len(tokens) < n_tokens - 1:
         if sentence_left == 0:
             sentence_left = rng.randint(6, 12)
             word = rng.choice(_VOCAB).capitalize()
-            text += " " + word if text else word
+            tokens.append(" " + word if tokens else word)
         else:
-            text += " " + rng.choice(_VOCAB)
+            tokens.append(" " + rng.choice(_VOCAB))
         sentence_left -= 1
-        if sentence_left == 0:
-            text += "."
-    return text.rstrip(".") + "."
+        if sentence_left == 0 and len(tokens) < n_tokens - 2:  # room for more words after the "."
+            tokens.append(".")
+    text = "".join(tokens[: max(0, n_tokens - 1)])
+    return text if text.endswith(".") else text + "."
 
 
 def _quote(text: str, words: int = 8) -> str:

@@ -123,7 +123,9 @@ def _options(options: dict[str, Any] | None) -> dict[str, Any]:
     options = options or {}
     for key in _INT_OPTIONS & options.keys():
         value = options[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        # isfinite first: Python's json reads NaN, Infinity and 1e400, and int() of those raises
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or value != int(value):
             raise ApiError(400, f'option "{key}" must be of type integer')
     for key in _FLOAT_OPTIONS & options.keys():
         value = options[key]

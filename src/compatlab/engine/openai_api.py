@@ -386,7 +386,8 @@ async def _chat_stream(request: Request, job: Job, model: str, replies: list[Rep
     if profile.system_fingerprint:
         head["system_fingerprint"] = profile.system_fingerprint
     include_usage = bool(options.get("include_usage")) and profile.stream_usage
-    continuous = bool(options.get("continuous_usage_stats")) and profile.continuous_usage
+    # vLLM adds usage to every chunk only when include_usage is set too (should_include_usage)
+    continuous = include_usage and bool(options.get("continuous_usage_stats")) and profile.continuous_usage
     first = True
     written = 0  # completion tokens so far, for vLLM's continuous usage
 
@@ -482,7 +483,8 @@ async def _fault(profile: Profile, job: Job, head: dict, index: int) -> AsyncIte
         if profile.error_event_mid_stream:
             yield _sse(openai_error_body(profile, 500, MID_STREAM_ERROR))
         else:  # Ollama decodes its own error line as an empty response: one empty chunk, then silence
-            yield _sse({**head, "choices": [{"index": index, "delta": {"content": ""}, "finish_reason": None}]})
+            empty = {"text": ""} if head["object"] == "text_completion" else {"delta": {"content": ""}}
+            yield _sse({**head, "choices": [{"index": index, **empty, "finish_reason": None}]})
     elif job.fault == "drop-mid-stream":
         raise DropConnection()
 

@@ -16,6 +16,7 @@ from compatlab.engine.settings import EngineSettings
 DEFAULT_KEEP_ALIVE = 300.0  # Ollama's default: 5 minutes
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_MAX_DURATION = (2**63 - 1) / 1e9  # Go's time.Duration limit in seconds, about 292 years
 
 
 class ClientGone(Exception):
@@ -42,11 +43,14 @@ def parse_keep_alive(value: object) -> float:
         if not parts or "".join(n + u for n, u in parts) != body:
             raise ValueError(f'time: invalid duration "{value}"')
         seconds = sign * sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+        if abs(seconds) > _MAX_DURATION:  # Go's ParseDuration refuses an overflow
+            raise ValueError(f'time: invalid duration "{value}"')
     else:
         raise ValueError(f"invalid keep_alive: {value!r}")
     if math.isnan(seconds):
         raise ValueError("invalid keep_alive: NaN")
-    return math.inf if seconds < 0 else seconds
+    # Longer than Go can hold means forever; a finite deadline that far breaks datetime in /api/ps.
+    return math.inf if seconds < 0 or seconds > _MAX_DURATION else seconds
 
 
 class Residency:

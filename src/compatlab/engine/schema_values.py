@@ -17,13 +17,17 @@ ANNOTATIONS = {"title", "description", "default", "examples", "$defs", "definiti
                "$comment", "$anchor", "deprecated", "readOnly", "writeOnly", "strict"}
 MIN_KEYS = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties")
 MAX_KEYS = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties")
-SAMPLES = ["abc", "ABC", "abc123", "ABC123", "12345", "5551234567", "+15551234567", "1", "a", "A", "a1",
-           "a_b", "a-b", "Hello World", "2024-01-15", "10:30", "v1.0.0", "1.0.0", "#ff0000",
-           "lab@example.com", "https://example.com", ""]  # extra candidates when a `pattern` must match
-FORMATS = {  # the formats we generate, checked (like a format-asserting client would) by `valid`
-    "date": r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])", "email": r"[^@\s]+@[^@\s]+",
-    "date-time": r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)",
-    "uri": r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]*", "uuid": r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"}
+SAMPLES = ["abc", "ABC", "abc123", "ABC123", "A1B2C3", "12345", "12345-6789", "555-1234", "555-123-4567",
+           "5551234567", "+15551234567", "1", "a", "A", "a1", "a_b", "a-b", "Hello World", "en-US", "US",
+           "USD", "2024-01-15", "10:30", "v1.0.0", "1.0.0", "#ff0000", "lab@example.com", "https://example.com",
+           ""]  # extra candidates when a `pattern` must match
+_DATE = r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+_TIME = r"([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)"
+_OCTET, _LABEL = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)", r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+FORMATS = {  # the formats we generate; `valid` checks them like a format-asserting client would
+    "date": _DATE, "date-time": f"{_DATE}[Tt]{_TIME}", "time": _TIME, "email": r"[^@\s]+@[^@\s]+",
+    "uri": r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]*", "uuid": r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}",
+    "ipv4": rf"({_OCTET}\.){{3}}{_OCTET}", "hostname": rf"{_LABEL}(\.{_LABEL})*"}
 TYPE_KEYS = {"object": ("properties", "required", "additionalProperties", "patternProperties", "minProperties"),
              "array": ("items", "prefixItems", "minItems", "maxItems", "uniqueItems"),
              "string": ("minLength", "maxLength", "pattern", "format"),
@@ -42,7 +46,10 @@ def value_for_schema(schema: dict | bool, *, seed: int, words: list[str] | None 
         ok = gen.valid(schema, value)
     except UnsupportedSchema:
         raise
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError, re.error, RecursionError) as e:
+    except RecursionError:
+        raise UnsupportedSchema("schema recursion without end (e.g. a required property refers to itself)") from None
+    # ArithmeticError: bounds like 1e400 (Python's json reads it as inf) overflow int()
+    except (TypeError, ValueError, ArithmeticError, KeyError, IndexError, AttributeError, re.error) as e:
         raise UnsupportedSchema(f"invalid or unsupported schema: {e!r}") from e
     if not ok:  # a merge approximation went wrong: refuse rather than return an invalid value
         raise UnsupportedSchema("could not produce a value satisfying this combination of keywords")
@@ -96,6 +103,8 @@ def _bounds(s: dict) -> tuple:
 
 def _num_ok(s: dict, v: float) -> bool:
     lo, lo_x, hi, hi_x = _bounds(s)
+    if not math.isfinite(v):  # NaN/inf have no JSON form
+        return False
     if lo is not None and (v < lo or lo_x and v == lo) or hi is not None and (v > hi or hi_x and v == hi):
         return False
     m = s.get("multipleOf")
@@ -123,11 +132,12 @@ def _fit(c: str, lo: int, hi: int | None, patterned: bool) -> str | None:
 
 
 def _format(fmt: str | None, rng: random.Random, word: str) -> str | None:
-    d = f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-    h = f"{rng.getrandbits(128):032x}"
-    return {"date": d, "date-time": f"{d}T{rng.randint(8, 18):02d}:{rng.choice((0, 15, 30, 45)):02d}:00Z",
-            "email": f"{word}@example.com", "uri": f"https://example.com/{word}",
-            "uuid": f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:]}"}.get(fmt or "")
+    d, h = f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}", f"{rng.getrandbits(128):032x}"
+    t = f"{rng.randint(8, 18):02d}:{rng.choice((0, 15, 30, 45)):02d}:00Z"
+    return {"date": d, "date-time": f"{d}T{t}", "time": t, "email": f"{word}@example.com",
+            "uri": f"https://example.com/{word}", "hostname": f"{word}.example.com",
+            "uuid": f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:]}",
+            "ipv4": f"192.0.2.{rng.randint(1, 254)}"}.get(fmt or "")
 
 
 class _Generator:

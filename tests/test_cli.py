@@ -4,8 +4,11 @@ import os
 import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import httpx
+import pytest
 
 from compatlab.process import EngineProcess
 
@@ -69,3 +72,49 @@ def test_demo_prints_its_table():
         assert kind in result.stdout
     assert "7 of 7 exchanges behaved as expected" in result.stdout
     assert "stopped cleanly" in result.stdout
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_lab_starts_jupyter_with_an_engine_and_the_variables():
+    port = _free_port()
+    lab = subprocess.Popen([*COMPATLAB, "lab", "--port", "0", "--no-browser", f"--ServerApp.port={port}",
+                            "--IdentityProvider.token=compatlab-test"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                           env={**os.environ, "OLLAMA_HOST": f"127.0.0.1:{_free_port()}"})
+    try:
+        deadline = time.monotonic() + 90
+        contents = None
+        while time.monotonic() < deadline and lab.poll() is None:
+            try:
+                contents = httpx.get(f"http://127.0.0.1:{port}/api/contents",
+                                     headers={"Authorization": "token compatlab-test"}, timeout=2)
+                if contents.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        assert contents is not None and contents.status_code == 200
+        assert "README.md" in [item["name"] for item in contents.json()["content"]]  # rooted at lessons/
+        (jupyter,) = [pid for pid in _children(lab.pid) if b"jupyter" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        environ = dict(line.split("=", 1) for line in
+                       Path(f"/proc/{jupyter}/environ").read_text().split("\0") if "=" in line)
+        assert environ["OPENAI_BASE_URL"] == environ["OLLAMA_HOST"] + "/v1"
+        status = httpx.get(environ["OLLAMA_HOST"] + "/lab/status").json()
+        assert status["engine"] == "compatlab"
+    finally:
+        lab.terminate()
+        lab.wait(20)
+    with pytest.raises(httpx.ConnectError):  # the engine went with it
+        httpx.get(environ["OLLAMA_HOST"] + "/api/version")
+    assert not Path(f"/proc/{jupyter}").exists() or b"zombie" in Path(f"/proc/{jupyter}/status").read_bytes().lower()

@@ -71,13 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     lab = commands.add_parser("lab", help="JupyterLab on lessons/ with an engine running")
     lab.add_argument("--port", type=int, default=DEFAULT_ENGINE_PORT, help="lab engine port if one is started")
-    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed to jupyter lab")
+    # any other arguments (e.g. --no-browser) go to `jupyter lab` unchanged
     lab.set_defaults(func=_lab)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.jupyter_args = rest
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ class EngineStartError(RuntimeError):
     """The engine process did not become ready."""
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Linux: the kernel sends SIGTERM to the engine if its parent dies, so none is orphaned.
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -44,7 +44,7 @@ class EngineProcess:
         command = [sys.executable, "-m", "compatlab", "engine", "serve",
                    "--host", self.host, "--port", str(self.port), *self.args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._stderr,
-                                        stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                        stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         selector = selectors.DefaultSelector()
         selector.register(self.process.stdout, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout

@@ -48,9 +48,10 @@ class ChatCompletionMessage(_Open):
     tool_call_id: str | None = None
 
 
-class ChatCompletionRequest(_Open):
+class _SamplingRequest(_Open):
+    """What chat and text completions share: streaming and the sampling parameters."""
+
     model: str
-    messages: list[ChatCompletionMessage]
     stream: bool | None = False
     stream_options: dict[str, Any] | None = None
     temperature: float | None = None
@@ -60,29 +61,21 @@ class ChatCompletionRequest(_Open):
     n: int | None = None
     best_of: int | None = None
     max_tokens: int | None = None
-    max_completion_tokens: int | None = None
     stop: str | list[str] | None = None
     seed: int | None = None
+
+
+class ChatCompletionRequest(_SamplingRequest):
+    messages: list[ChatCompletionMessage]
+    max_completion_tokens: int | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
     reasoning_effort: str | None = None
 
 
-class CompletionRequest(_Open):
-    model: str
+class CompletionRequest(_SamplingRequest):
     prompt: str
-    stream: bool | None = False
-    stream_options: dict[str, Any] | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
-    n: int | None = None
-    best_of: int | None = None
-    max_tokens: int | None = None
-    stop: str | list[str] | None = None
-    seed: int | None = None
 
 
 class EmbeddingsRequest(_Open):
@@ -95,7 +88,7 @@ class EmbeddingsRequest(_Open):
 # ---------------------------------------------------------------- request checks
 
 
-def _validate_params(profile: Profile, body: ChatCompletionRequest | CompletionRequest) -> None:
+def _validate_params(profile: Profile, body: _SamplingRequest) -> None:
     """The OpenAI spec's ranges. Checked only by profiles whose engines check them."""
     if body.stream_options is not None and not body.stream:
         raise ApiError(400, "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
@@ -482,6 +475,8 @@ async def _fault(profile: Profile, job: Job, head: dict, index: int) -> AsyncIte
     elif job.fault == "error-mid-stream":
         if profile.error_event_mid_stream:
             yield _sse(openai_error_body(profile, 500, MID_STREAM_ERROR))
+            if profile.name == "vllm":  # serving_chat.py yields [DONE] after its error event too
+                yield _sse("[DONE]")
         else:  # Ollama decodes its own error line as an empty response: one empty chunk, then silence
             empty = {"text": ""} if head["object"] == "text_completion" else {"delta": {"content": ""}}
             yield _sse({**head, "choices": [{"index": index, **empty, "finish_reason": None}]})

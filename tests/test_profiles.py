@@ -256,7 +256,7 @@ def test_ollama_ignores_n(ollama_peer):
     assert len(ollama_peer.client.chat.completions.create(model="lab", messages=HELLO, n=2).choices) == 1
 
 
-# ---------------------------------------------------------------- ollama-legacy (Ollama 0.5-era /v1)
+# ---------------------------------------------------------------- ollama-legacy (Ollama v0.4.7's /v1)
 
 
 def test_legacy_role_on_every_chunk(legacy):

@@ -57,11 +57,11 @@ PROFILES: dict[str, Profile] = {
         # no finish chunk, no [DONE], the message is lost [ollama-api.md §4.6, code reading].
         error_event_mid_stream=False,
     ),
-    # Ollama 0.5-era /v1 (git show v0.12.6:openai/openai.go ToChunk) [ollama-api.md §4.4]:
-    # role on every chunk, finish_reason on the last content chunk, include_usage ignored
-    # (issues #4448/#5200), and with tools the reply is buffered into one chunk (issue #9092).
+    # Ollama v0.4.7's /v1 [ollama-api.md §0.1, §4.4]: role on every chunk, finish_reason on the
+    # last content chunk, include_usage ignored (it arrived in v0.5.2; issues #4448/#5200), and
+    # with tools the reply is buffered into one chunk (v0.4.6-0.7, issue #9092).
     "ollama-legacy": Profile(
-        name="ollama-legacy", version="0.5.7", native_api=True,
+        name="ollama-legacy", version="0.4.7", native_api=True,
         role_on_every_chunk=True, first_content_null=False, finish_on_last_content_chunk=True,
         stream_usage=False, continuous_usage=False, tool_args_fragments=0, buffer_when_tools=True,
         timings=False, stop_reason=False, reasoning_field="reasoning",

@@ -199,10 +199,7 @@ def _structured(conversation: Conversation, rng_seed: int, words: list[str]) -> 
             value = value_for_schema(schema, seed=rng_seed, words=words)
         except UnsupportedSchema as exc:
             raise BadConversation(f"cannot produce output for this schema: {exc}") from exc
-    try:  # NaN and Infinity are not JSON: a schema that only they satisfy cannot be answered
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except ValueError:
-        raise BadConversation("cannot produce output for this schema: it asks for NaN or Infinity") from None
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _apply_stop(text: str, stops: tuple[str, ...]) -> tuple[str, str | None]:
@@ -235,10 +232,6 @@ def plan_reply(conversation: Conversation) -> Reply:
             raise BadConversation(f"cannot call tool {tool.get('name')!r}: {exc}") from exc
         if not isinstance(arguments, dict):
             arguments = {}
-        try:
-            json.dumps(arguments, allow_nan=False)
-        except ValueError:
-            raise BadConversation(f"cannot call tool {tool.get('name')!r}: its schema asks for NaN or Infinity") from None
         call = ToolCall(f"{digest}:0", str(tool.get("name", "")), arguments)
         reply.tool_calls = [call]
         reply.tool_call_tokens = count_tokens(json.dumps({"name": call.name, "arguments": arguments}))

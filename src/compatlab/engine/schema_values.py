@@ -53,6 +53,10 @@ def value_for_schema(schema: dict | bool, *, seed: int, words: list[str] | None 
         raise UnsupportedSchema(f"invalid or unsupported schema: {e!r}") from e
     if not ok:  # a merge approximation went wrong: refuse rather than return an invalid value
         raise UnsupportedSchema("could not produce a value satisfying this combination of keywords")
+    try:  # NaN and Infinity are not JSON: a schema that only they satisfy cannot be answered
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        raise UnsupportedSchema("only NaN or Infinity would satisfy this schema, and they are not JSON") from None
     return value
 
 

@@ -475,7 +475,7 @@ async def _fault(profile: Profile, job: Job, head: dict, index: int) -> AsyncIte
     elif job.fault == "error-mid-stream":
         if profile.error_event_mid_stream:
             yield _sse(openai_error_body(profile, 500, MID_STREAM_ERROR))
-            if profile.name == "vllm":  # serving_chat.py yields [DONE] after its error event too
+            if profile.done_after_error_event:
                 yield _sse("[DONE]")
         else:  # Ollama decodes its own error line as an empty response: one empty chunk, then silence
             empty = {"text": ""} if head["object"] == "text_completion" else {"delta": {"content": ""}}

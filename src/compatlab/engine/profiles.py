@@ -36,6 +36,7 @@ class Profile:
     # --- errors ---
     error_style: str  # "ollama" (code null), "llamacpp" (numeric code), "vllm" (numeric code, class-like type)
     error_event_mid_stream: bool  # `data: {"error": ...}` (else: the stream just stops)
+    done_after_error_event: bool  # `data: [DONE]` follows that error event
 
 
 PROFILES: dict[str, Profile] = {
@@ -55,7 +56,7 @@ PROFILES: dict[str, Profile] = {
         error_style="ollama",
         # A native error line after HTTP 200 becomes an empty chunk, then the stream just ends:
         # no finish chunk, no [DONE], the message is lost [ollama-api.md §4.6, code reading].
-        error_event_mid_stream=False,
+        error_event_mid_stream=False, done_after_error_event=False,
     ),
     # Ollama v0.4.7's /v1 [ollama-api.md §0.1, §4.4]: role on every chunk, finish_reason on the
     # last content chunk, include_usage ignored (it arrived in v0.5.2; issues #4448/#5200), and
@@ -68,7 +69,7 @@ PROFILES: dict[str, Profile] = {
         id_style="ollama", tool_id_prefix="call_", system_fingerprint="fp_ollama", owned_by="library",
         validates_params=False, honours_tool_choice=False, honours_n=False,
         honours_max_completion_tokens=False,
-        error_style="ollama", error_event_mid_stream=False,
+        error_style="ollama", error_event_mid_stream=False, done_after_error_event=False,
     ),
     # llama.cpp's llama-server [ollama-api.md §5.1]: first chunk content null, `timings` on the
     # last chunk, incremental tool-call arguments, numeric error `code`, no /api routes,
@@ -81,7 +82,7 @@ PROFILES: dict[str, Profile] = {
         id_style="llamacpp", tool_id_prefix="", system_fingerprint="b6097-9515c613", owned_by="llamacpp",
         validates_params=False, honours_tool_choice=True, honours_n=True,
         honours_max_completion_tokens=True,
-        error_style="llamacpp", error_event_mid_stream=True,
+        error_style="llamacpp", error_event_mid_stream=True, done_after_error_event=False,
     ),
     # vLLM's OpenAI server [ollama-api.md §5.2]: `stop_reason` on choices, incremental tool
     # arguments, stream_options.continuous_usage_stats, `reasoning_content`, numeric `code`.
@@ -93,6 +94,7 @@ PROFILES: dict[str, Profile] = {
         id_style="vllm", tool_id_prefix="chatcmpl-tool-", system_fingerprint=None, owned_by="vllm",
         validates_params=True, honours_tool_choice=True, honours_n=True,
         honours_max_completion_tokens=True,
-        error_style="vllm", error_event_mid_stream=True,
+        # serving_chat.py yields [DONE] after its error event too
+        error_style="vllm", error_event_mid_stream=True, done_after_error_event=True,
     ),
 }

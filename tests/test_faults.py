@@ -2,7 +2,9 @@
 the official `ollama` client, the official `openai` client (max_retries=0) and raw httpx.
 
 A fault is chosen with the model tag (`lab:<fault>`) or for every model with `--fault KIND`.
-The fault variants answer with the same content as lab:latest; only the wire breaks.
+The wire-fault variants answer with the same content as lab:latest; only the wire breaks.
+The quirk variants (no-system-role, tool-loop, tool-args-object) misbehave as models and
+templates do: the compat-harness lesson grades learners against them.
 """
 
 import json
@@ -15,7 +17,7 @@ import ollama
 import openai
 import pytest
 
-from support import sse_events
+from support import WEATHER_TOOL, sse_events
 
 HELLO = [{"role": "user", "content": "Hello"}]
 RUNNER_DIED = "llama runner process has terminated: exit status 2"  # Ollama's own words
@@ -445,3 +447,72 @@ def test_daemon_down_openai_client_raises_api_connection_error(dead_url):
     with pytest.raises(openai.APIConnectionError) as err:
         client.chat.completions.create(model="lab", messages=HELLO)
     assert isinstance(err.value.__cause__, httpx2.ConnectError)
+
+
+# ---------------------------------------------------------------- model and template quirks
+
+SYSTEM_FIRST = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]
+WEATHER_ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
+
+
+def test_no_system_role_rejects_a_system_message_on_v1_in_the_profile_shape(openai_client):
+    with pytest.raises(openai.BadRequestError) as err:
+        openai_client.chat.completions.create(model="lab:no-system-role", messages=SYSTEM_FIRST)
+    assert err.value.status_code == 400 and "System role not supported" in err.value.message
+
+
+def test_no_system_role_rejects_a_system_message_on_the_native_api(ollama_client):
+    with pytest.raises(ollama.ResponseError) as err:
+        ollama_client.chat("lab:no-system-role", messages=SYSTEM_FIRST)
+    assert err.value.status_code == 400 and err.value.error == "System role not supported"
+
+
+def test_no_system_role_answers_a_conversation_without_one(openai_client, hello_reply):
+    completion = openai_client.chat.completions.create(model="lab:no-system-role", messages=HELLO)
+    assert completion.choices[0].message.content == hello_reply
+
+
+def _after_tool_result(first) -> list:
+    call = first.choices[0].message.tool_calls[0]
+    return [*WEATHER_ASK, first.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": "18 degrees and sunny"}]
+
+
+def test_tool_loop_calls_the_tool_again_after_its_result(openai_client):
+    first = openai_client.chat.completions.create(model="lab:tool-loop", messages=WEATHER_ASK, tools=[WEATHER_TOOL])
+    assert first.choices[0].finish_reason == "tool_calls"
+    second = openai_client.chat.completions.create(model="lab:tool-loop", messages=_after_tool_result(first),
+                                                   tools=[WEATHER_TOOL])
+    assert second.choices[0].finish_reason == "tool_calls"
+    assert second.choices[0].message.tool_calls[0].function.name == "get_weather"
+
+
+def test_lab_latest_answers_in_text_after_the_tool_result(openai_client):
+    first = openai_client.chat.completions.create(model="lab", messages=WEATHER_ASK, tools=[WEATHER_TOOL])
+    second = openai_client.chat.completions.create(model="lab", messages=_after_tool_result(first),
+                                                   tools=[WEATHER_TOOL])
+    assert second.choices[0].finish_reason == "stop" and not second.choices[0].message.tool_calls
+    assert "18 degrees" in second.choices[0].message.content
+
+
+def test_tool_args_object_sends_arguments_as_an_object_on_v1(http):
+    body = {"model": "lab:tool-args-object", "messages": WEATHER_ASK, "tools": [WEATHER_TOOL]}
+    call = http.post("/v1/chat/completions", json=body).json()["choices"][0]["message"]["tool_calls"][0]
+    assert isinstance(call["function"]["arguments"], dict) and call["function"]["arguments"]["city"] == "Paris"
+
+
+@pytest.mark.parametrize("profile", ["ollama", "llamacpp", "vllm"])
+def test_tool_args_object_streams_each_call_whole_as_an_object(engines, profile):
+    body = {"model": "lab:tool-args-object", "messages": WEATHER_ASK, "tools": [WEATHER_TOOL], "stream": True}
+    events = sse_events(httpx.post(engines.get("--profile", profile).url + "/v1/chat/completions", json=body))
+    calls = [c for e in events[:-1] for c in (e["choices"][0]["delta"].get("tool_calls") or []) if e["choices"]]
+    assert len(calls) == 1 and calls[0]["function"]["arguments"]["city"] == "Paris"
+
+
+def test_ollama_legacy_ignores_a_json_schema_response_format(engines):
+    client = openai_for(engines.get("--profile", "ollama-legacy"))
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    completion = client.chat.completions.create(
+        model="lab", messages=HELLO,
+        response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": schema}})
+    assert not is_json(completion.choices[0].message.content)  # v0.4.7 knew only json_object

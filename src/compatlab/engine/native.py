@@ -314,7 +314,7 @@ async def chat(body: ChatRequest, request: Request) -> Response:
     if not body.messages:  # no messages: load (or, with keep_alive 0, unload) the model
         return await _load_or_unload(request, job, keep, {"message": {"role": "assistant", "content": ""}})
     conversation = _conversation(state, job, body, options)
-    reply = plan(conversation)
+    reply = plan(conversation, job.fault)
     await load(state, job, request)
 
     def frame(piece) -> dict:
@@ -368,7 +368,7 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
     messages = [ChatMessage(role="system", content=body.system)] if body.system else []
     messages.append(ChatMessage(role="user", content=body.prompt))
     chat_body = ChatRequest(model=body.model, messages=messages, format=body.format, think=body.think)
-    reply = plan(_conversation(state, job, chat_body, options))
+    reply = plan(_conversation(state, job, chat_body, options), job.fault)
     await load(state, job, request)
     context = [zlib.crc32(t.encode()) % 32000 for t in reply.content]
 

@@ -207,6 +207,8 @@ def _format(profile: Profile, body: ChatCompletionRequest) -> str | dict | None:
             return fmt["schema"]
         return "json"
     if kind == "json_schema":
+        if not profile.honours_json_schema:
+            return None  # Ollama before v0.5.0: an unknown type, silently no constraint
         spec = fmt.get("json_schema")
         schema = spec.get("schema") if isinstance(spec, dict) else fmt.get("schema")
         if not isinstance(schema, dict):
@@ -271,17 +273,19 @@ def _call_id(profile: Profile, call: ToolCall) -> str:
     return call.call_id()
 
 
-def _arguments(call: ToolCall) -> str:
+def _arguments(call: ToolCall, job: Job) -> str | dict:
+    if job.fault == "tool-args-object":
+        return call.arguments  # the native dict passed through unencoded
     return json.dumps(call.arguments, separators=(",", ":"), ensure_ascii=False)  # Go's json.Marshal
 
 
-def _tool_calls(profile: Profile, reply: Reply, *, streamed: bool) -> list[dict]:
+def _tool_calls(profile: Profile, job: Job, reply: Reply, *, streamed: bool) -> list[dict]:
     calls = []
     for index, call in enumerate(reply.tool_calls):
         entry: dict[str, Any] = {"id": _call_id(profile, call)}
         if streamed or profile.id_style == "ollama":
             entry["index"] = index  # Ollama puts index on non-streamed calls too
-        entry.update({"type": "function", "function": {"name": call.name, "arguments": _arguments(call)}})
+        entry.update({"type": "function", "function": {"name": call.name, "arguments": _arguments(call, job)}})
         calls.append(entry)
     return calls
 
@@ -314,9 +318,9 @@ def _sse(value: dict | str) -> bytes:
     return f"data: {data}\n\n".encode()
 
 
-def _replies(request: Request, conversation: Conversation, n: int | None) -> list[Reply]:
+def _replies(request: Request, job: Job, conversation: Conversation, n: int | None) -> list[Reply]:
     count = (n or 1) if state_of(request).profile.honours_n else 1  # Ollama ignores n
-    return [plan(conversation if i == 0 else _reseed(conversation, i)) for i in range(count)]
+    return [plan(conversation if i == 0 else _reseed(conversation, i), job.fault) for i in range(count)]
 
 
 def _reseed(conversation: Conversation, i: int) -> Conversation:
@@ -331,7 +335,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
     state = state_of(request)
     job = find(state, body.model, capability="completion")
     conversation = _conversation(request, job, body)
-    replies = _replies(request, conversation, body.n)
+    replies = _replies(request, job, conversation, body.n)
     await load(state, job, request)
     if body.stream:
         options = body.stream_options or {}
@@ -353,7 +357,7 @@ def _chat_completion(profile: Profile, job: Job, model: str, replies: list[Reply
         if reply.thinking:
             message[profile.reasoning_field] = "".join(reply.thinking)
         if reply.tool_calls:
-            message["tool_calls"] = _tool_calls(profile, reply, streamed=False)
+            message["tool_calls"] = _tool_calls(profile, job, reply, streamed=False)
         choice: dict[str, Any] = {"index": index, "message": message, "finish_reason": _finish_reason(reply)}
         if profile.stop_reason:
             choice["stop_reason"] = reply.stop_sequence
@@ -411,7 +415,7 @@ async def _chat_stream(request: Request, job: Job, model: str, replies: list[Rep
             if buffered:
                 text += piece.text if piece.kind == "content" else ""
                 continue
-            for data in _piece_chunks(profile, reply, piece, index, chunk):
+            for data in _piece_chunks(profile, job, reply, piece, index, chunk):
                 yield data
             sent += 1
             if sent == strike:
@@ -422,7 +426,7 @@ async def _chat_stream(request: Request, job: Job, model: str, replies: list[Rep
         if buffered:  # Ollama 0.4.6–0.7: with tools, everything arrived in one chunk (#9092)
             delta = {"content": text}
             if reply.tool_calls:
-                delta["tool_calls"] = _tool_calls(profile, reply, streamed=True)
+                delta["tool_calls"] = _tool_calls(profile, job, reply, streamed=True)
             yield chunk(index, delta)
         finish = _finish_reason(reply)
         if profile.finish_on_last_content_chunk:
@@ -445,13 +449,13 @@ async def _chat_stream(request: Request, job: Job, model: str, replies: list[Rep
     yield _sse("[DONE]")
 
 
-def _piece_chunks(profile: Profile, reply: Reply, piece: Piece, index: int, chunk) -> list[bytes]:
+def _piece_chunks(profile: Profile, job: Job, reply: Reply, piece: Piece, index: int, chunk) -> list[bytes]:
     if piece.kind == "thinking":
         return [chunk(index, {profile.reasoning_field: piece.text})]
     if piece.kind == "content":
         return [chunk(index, {"content": piece.text})]
-    calls = _tool_calls(profile, reply, streamed=True)
-    if not profile.tool_args_fragments:
+    calls = _tool_calls(profile, job, reply, streamed=True)
+    if not profile.tool_args_fragments or job.fault == "tool-args-object":
         return [chunk(index, {"tool_calls": calls})]  # Ollama: each call whole, in one delta
     # llama.cpp and vLLM: id and name first, then the arguments in fragments.
     out = []

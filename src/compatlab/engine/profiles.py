@@ -33,6 +33,7 @@ class Profile:
     honours_tool_choice: bool
     honours_n: bool
     honours_max_completion_tokens: bool
+    honours_json_schema: bool  # response_format {"type": "json_schema"} constrains the reply
     # --- errors ---
     error_style: str  # "ollama" (code null), "llamacpp" (numeric code), "vllm" (numeric code, class-like type)
     error_event_mid_stream: bool  # `data: {"error": ...}` (else: the stream just stops)
@@ -52,7 +53,7 @@ PROFILES: dict[str, Profile] = {
         id_style="ollama", tool_id_prefix="call_", system_fingerprint="fp_ollama", owned_by="library",
         validates_params=True, honours_tool_choice=True, honours_n=False,
         # Ollama's ChatCompletionRequest has no max_completion_tokens field [ollama-api.md §4.1].
-        honours_max_completion_tokens=False,
+        honours_max_completion_tokens=False, honours_json_schema=True,
         error_style="ollama",
         # A native error line after HTTP 200 becomes an empty chunk, then the stream just ends:
         # no finish chunk, no [DONE], the message is lost [ollama-api.md §4.6, code reading].
@@ -60,7 +61,8 @@ PROFILES: dict[str, Profile] = {
     ),
     # Ollama v0.4.7's /v1 [ollama-api.md §0.1, §4.4]: role on every chunk, finish_reason on the
     # last content chunk, include_usage ignored (it arrived in v0.5.2; issues #4448/#5200), and
-    # with tools the reply is buffered into one chunk (v0.4.6-0.7, issue #9092).
+    # with tools the reply is buffered into one chunk (v0.4.6-0.7, issue #9092), and
+    # response_format json_schema is silently ignored (mapped to `format` in v0.5.0, #7900).
     "ollama-legacy": Profile(
         name="ollama-legacy", version="0.4.7", native_api=True,
         role_on_every_chunk=True, first_content_null=False, finish_on_last_content_chunk=True,
@@ -68,7 +70,7 @@ PROFILES: dict[str, Profile] = {
         timings=False, stop_reason=False, reasoning_field="reasoning",
         id_style="ollama", tool_id_prefix="call_", system_fingerprint="fp_ollama", owned_by="library",
         validates_params=False, honours_tool_choice=False, honours_n=False,
-        honours_max_completion_tokens=False,
+        honours_max_completion_tokens=False, honours_json_schema=False,
         error_style="ollama", error_event_mid_stream=False, done_after_error_event=False,
     ),
     # llama.cpp's llama-server [ollama-api.md §5.1]: first chunk content null, `timings` on the
@@ -81,7 +83,7 @@ PROFILES: dict[str, Profile] = {
         timings=True, stop_reason=False, reasoning_field="reasoning_content",
         id_style="llamacpp", tool_id_prefix="", system_fingerprint="b6097-9515c613", owned_by="llamacpp",
         validates_params=False, honours_tool_choice=True, honours_n=True,
-        honours_max_completion_tokens=True,
+        honours_max_completion_tokens=True, honours_json_schema=True,
         error_style="llamacpp", error_event_mid_stream=True, done_after_error_event=False,
     ),
     # vLLM's OpenAI server [ollama-api.md §5.2]: `stop_reason` on choices, incremental tool
@@ -93,7 +95,7 @@ PROFILES: dict[str, Profile] = {
         timings=False, stop_reason=True, reasoning_field="reasoning_content",
         id_style="vllm", tool_id_prefix="chatcmpl-tool-", system_fingerprint=None, owned_by="vllm",
         validates_params=True, honours_tool_choice=True, honours_n=True,
-        honours_max_completion_tokens=True,
+        honours_max_completion_tokens=True, honours_json_schema=True,
         # serving_chat.py yields [DONE] after its error event too
         error_style="vllm", error_event_mid_stream=True, done_after_error_event=True,
     ),

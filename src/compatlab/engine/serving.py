@@ -2,7 +2,7 @@
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fastapi import Request
 
@@ -68,7 +68,16 @@ async def load(state: EngineState, job: Job, request: Request) -> None:
         raise ApiError(499, "request canceled") from None
 
 
-def plan(conversation: Conversation) -> Reply:
+# The words of Gemma's chat template, which vLLM and llama-server pass on as a 400.
+NO_SYSTEM_ROLE = "System role not supported"
+
+
+def plan(conversation: Conversation, fault: str | None = None) -> Reply:
+    """The reply, with the model and template quirks applied."""
+    if fault == "no-system-role" and any(m.role == "system" for m in conversation.messages):
+        raise ApiError(400, NO_SYSTEM_ROLE)
+    if fault == "tool-loop" and conversation.tool_choice == "auto":
+        conversation = replace(conversation, tool_choice="required")  # never stops calling
     try:
         return plan_reply(conversation)
     except BadConversation as exc:

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # nbgrader shells out to alembic, so the venv's bin/ must be on PATH for everything we run.
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: install demo test lab doctor engine bench clean
+.PHONY: install demo test lab release tour doctor engine bench clean
 
 install: $(STAMP)
 
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-demo: install      ## the main job, on the embedded lab engine
+demo: install      ## the main job: autograde data/sample-class, report under build/demo
 	$(RUN) $(BIN)/compatlab demo
 
 test: install      ## the whole suite
@@ -23,6 +23,12 @@ test: install      ## the whole suite
 
 lab: install       ## JupyterLab on lessons/, with an engine and OLLAMA_HOST / OPENAI_BASE_URL set
 	$(RUN) $(BIN)/compatlab lab
+
+release: install   ## regenerate lessons/ and data/sample-class/submitted from solutions/
+	$(RUN) $(BIN)/compatlab release
+
+tour: install      ## one conversation of each kind through the official clients
+	$(RUN) $(BIN)/compatlab tour
 
 doctor: install
 	$(RUN) $(BIN)/compatlab doctor

@@ -1,4 +1,4 @@
-"""The command line as a user runs it: serve, doctor and demo, as real processes."""
+"""The command line as a user runs it: serve, doctor, tour, release and lab, as real processes.
 
 import os
 import socket
@@ -65,8 +65,8 @@ def test_doctor_tells_a_lab_engine_at_ollama_host_apart(engine):
     assert result.returncode == 0 and "compatlab lab engine" in result.stdout
 
 
-def test_demo_prints_its_table():
-    result = _run("demo", timeout=180)
+def test_tour_prints_its_table():
+    result = _run("tour", timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     for kind in ("stream", "tools", "structured output", "thinking", "embeddings", "fault"):
         assert kind in result.stdout

@@ -1,12 +1,18 @@
 """Finding an engine: a real Ollama at OLLAMA_HOST wins when it answers; else the lab engine."""
 
+import atexit
+import json
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
 
 from compatlab import DEFAULT_OLLAMA_HOST
+
+if TYPE_CHECKING:
+    from compatlab.process import EngineProcess
 
 
 def ollama_host() -> str:
@@ -53,3 +59,45 @@ def probe(url: str, timeout: float = 2.0) -> Probe:
     except ValueError as exc:
         result.error = f"not an Ollama API: {exc}"
     return result
+
+
+# ---------------------------------------------------------------- engines for lessons
+
+# `compatlab grade` (and anyone sharing engines with a class) sets this to a JSON object
+# {profile: root URL}; lessons use those engines instead of starting their own.
+ENGINES_VARIABLE = "COMPATLAB_ENGINES"
+LESSON_PROFILES = ("ollama", "ollama-legacy", "llamacpp", "vllm")
+_started: dict[str, "EngineProcess"] = {}
+
+
+def lab_engines(profiles: tuple[str, ...] = LESSON_PROFILES) -> dict[str, str]:
+    """A lab engine's root URL per profile: the shared ones named in COMPATLAB_ENGINES, the
+    rest started now (unpaced, one process each, stopped when the kernel exits)."""
+    from compatlab.process import EngineProcess
+
+    shared = json.loads(os.environ.get(ENGINES_VARIABLE) or "{}")
+    missing = [p for p in profiles if p not in shared and p not in _started]
+    launched = {p: EngineProcess("--profile", p, fast=True).launch() for p in missing}
+    for profile, engine in launched.items():  # they boot side by side (~0.5 s each)
+        _started[profile] = engine.wait_ready()
+    if missing:
+        atexit.register(stop_lab_engines)
+    return {p: shared.get(p) or _started[p].url for p in profiles}
+
+
+def stop_lab_engines() -> None:
+    while _started:
+        _started.popitem()[1].stop()
+
+
+def real_engines() -> dict[str, tuple[str, str]]:
+    """Real engines that answer here: {label: (/v1 base URL, a chat model)}. Empty while
+    nbgrader grades, so grades never depend on what happens to run on the grading machine."""
+    if os.environ.get("NBGRADER_EXECUTION"):
+        return {}
+    found = {}
+    ollama = probe(ollama_host())
+    chat_models = [m for m in ollama.models if "embed" not in m]
+    if ollama.answers and not ollama.lab_engine and chat_models:
+        found[f"Ollama {ollama.version} (real)"] = (ollama.url + "/v1", chat_models[0])
+    return found

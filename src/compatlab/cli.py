@@ -32,6 +32,24 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
+def _tour(args: argparse.Namespace) -> int:
+    from compatlab.tour import run_tour
+
+    return run_tour()
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from compatlab.grader.grade import run_grade
+
+    return run_grade(args.submissions, args.out)
+
+
+def _release(args: argparse.Namespace) -> int:
+    from compatlab.grader.release import run_release
+
+    return run_release(check=args.check)
+
+
 def _lab(args: argparse.Namespace) -> int:
     from compatlab.lab import run_lab
 
@@ -66,8 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="auto: a real Ollama at OLLAMA_HOST if it answers, else the lab engine")
     doctor.set_defaults(func=_doctor)
 
-    demo = commands.add_parser("demo", help="the main job, on the embedded engine")
+    demo = commands.add_parser("demo", help="the main job: grade the sample class on the lab engine")
     demo.set_defaults(func=_demo)
+
+    tour = commands.add_parser("tour", help="one conversation of each kind through the official clients")
+    tour.set_defaults(func=_tour)
+
+    grade = commands.add_parser("grade", help="autograde a class with nbgrader and write a report")
+    grade.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="<student>/<assignment>/<notebook>.ipynb")
+    grade.add_argument("--out", required=True, metavar="DIR", help="grades.csv, feedback/ and report.html go here")
+    grade.set_defaults(func=_grade)
+
+    release = commands.add_parser("release", help="regenerate lessons/ and the sample class from solutions/")
+    release.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is stale")
+    release.set_defaults(func=_release)
 
     lab = commands.add_parser("lab", help="JupyterLab on lessons/ with an engine running")
     lab.add_argument("--port", type=int, default=DEFAULT_ENGINE_PORT, help="lab engine port if one is started")

@@ -41,10 +41,19 @@ class EngineProcess:
         return self.url + "/v1"
 
     def start(self, timeout: float = 20.0) -> "EngineProcess":
-        command = [sys.executable, "-m", "compatlab", "engine", "serve",
-                   "--host", self.host, "--port", str(self.port), *self.args]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._stderr,
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> "EngineProcess":
+        """Start the process without waiting. Call from the thread that will outlive the engine:
+        the kernel's parent-death signal fires when the launching *thread* ends."""
+        self._command = [sys.executable, "-m", "compatlab", "engine", "serve",
+                         "--host", self.host, "--port", str(self.port), *self.args]
+        self.process = subprocess.Popen(self._command, stdout=subprocess.PIPE, stderr=self._stderr,
                                         stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        return self
+
+    def wait_ready(self, timeout: float = 20.0) -> "EngineProcess":
+        """Wait for the READY line; several launched engines can boot while we wait for one."""
         selector = selectors.DefaultSelector()
         selector.register(self.process.stdout, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout
@@ -59,7 +68,7 @@ class EngineProcess:
             if self.process.poll() is not None:
                 break
         self.stop()
-        raise EngineStartError(f"the lab engine did not start ({' '.join(command[1:])}):\n{self.stderr()}")
+        raise EngineStartError(f"the lab engine did not start ({' '.join(self._command[1:])}):\n{self.stderr()}")
 
     def stderr(self) -> str:
         self._stderr.seek(0)

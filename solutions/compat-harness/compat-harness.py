@@ -1,0 +1,671 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 1 · A compatibility harness
+#
+# Every local engine says it is "OpenAI-compatible". Point the `openai` SDK at it and a
+# hello-world works. Then you turn on streaming, or tools, or JSON output, and something
+# small breaks: a `null` where you expected a string, a dict where you expected JSON text,
+# a stream that simply stops.
+#
+# In this lesson you build the tool that finds those breaks before your users do: a
+# **compatibility harness**. It runs six checks against any `/v1` endpoint and returns a
+# PASS/FAIL table. At the end you run it against several engines and plot the result.
+#
+# **How this notebook is graded.** Each exercise has a test cell. The visible asserts check
+# your code against a healthy engine. Hidden tests, added when the notebook is graded, run
+# it against engines with *known* defects: a check that always says PASS loses its points.
+# Nothing is graded on what a model says, only on what the protocol does.
+
+# %% [markdown]
+# ## Setup
+#
+# The kit runs the **lab engine**: a small deterministic server that speaks Ollama's API
+# and `/v1`, and can imitate other engines with a *profile*. Here we use four of them,
+# each in its own process:
+#
+# | profile | imitates |
+# |---|---|
+# | `ollama` | Ollama 0.32 |
+# | `ollama-legacy` | Ollama 0.4.7 (late 2024) |
+# | `llamacpp` | llama.cpp's `llama-server` |
+# | `vllm` | vLLM 0.11 |
+#
+# The cell below starts them, or uses the ones your instructor shares. Run it first.
+
+# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import json
+
+import httpx
+import jsonschema
+import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from compatlab.backends import lab_engines, real_engines
+
+ENGINES = lab_engines()  # {"ollama": "http://127.0.0.1:…", "ollama-legacy": …, "llamacpp": …, "vllm": …}
+V1 = {profile: url + "/v1" for profile, url in ENGINES.items()}  # what OPENAI_BASE_URL would be
+MODEL = "lab:latest"
+TIMEOUT = 10.0  # seconds; the lab engine answers in milliseconds
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+            "required": ["city"],
+        },
+    },
+}
+
+WEATHER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string"},
+        "temperature_c": {"type": "number"},
+        "conditions": {"type": "string", "enum": ["sunny", "cloudy", "rain", "snow"]},
+    },
+    "required": ["city", "temperature_c", "conditions"],
+    "additionalProperties": False,
+}
+
+
+class CheckFailed(Exception):
+    """Raised by a check when the engine broke the contract; the message says how."""
+
+
+def require(condition, why):
+    """Fail the check with `why` unless `condition` holds."""
+    if not condition:
+        raise CheckFailed(why)
+
+
+def sse_data(response):
+    """The data of each server-sent event, as it arrives. Several `data:` lines in one event
+    are joined with newlines, as the SSE spec says. A dropped connection raises here."""
+    lines = []
+    for line in response.iter_lines():
+        if line.startswith("data:"):
+            lines.append(line[5:].removeprefix(" "))
+        elif line == "" and lines:
+            yield "\n".join(lines)
+            lines = []
+    if lines:
+        yield "\n".join(lines)
+
+
+def verdict_of(check, base_url, model):
+    """PASS if the check returns, FAIL if it raises (the tests use this)."""
+    try:
+        check(base_url, model)
+    except Exception:
+        return "FAIL"
+    return "PASS"
+
+
+print("engines:", ENGINES)
+
+# %% [markdown]
+# ## "Compatible" is a spectrum
+#
+# The OpenAI Chat Completions API is a de-facto standard, not a specification with a test
+# suite. Each engine implements the part it needs, in its own way. Four places where they
+# differ, all of which you will see on the wire below:
+#
+# 1. **Streaming chunk shapes.** Every engine sends Server-Sent Events (`data: {json}` and a
+#    final `data: [DONE]`), but the chunks differ: llama-server opens with
+#    `"content": null`; old Ollama repeats `"role"` on every chunk and puts `finish_reason`
+#    on the last content chunk; vLLM adds a non-standard `stop_reason`.
+# 2. **Tool-call arguments.** Ollama's native API gives `arguments` as a parsed **object**;
+#    OpenAI's wire format is a JSON **string** you must decode. Streaming engines may also
+#    split that string across many chunks.
+# 3. **Structured output.** The same idea, three spellings: Ollama's native `format` (a JSON
+#    Schema), OpenAI's `response_format: {"type": "json_schema", …}`, and vLLM's own
+#    `structured_outputs: {"json": …}` (called `guided_json` before v0.12). An engine that
+#    does not know your spelling usually ignores it *silently*.
+# 4. **Token usage.** Native Ollama reports `prompt_eval_count` / `eval_count`; `/v1` reports
+#    `usage.prompt_tokens` / `completion_tokens`; in a stream, usage comes only if you ask
+#    with `stream_options.include_usage`, and only if the engine supports that.
+
+# %% [markdown]
+# ### Demo: the first chunks of the same stream, from three engines
+
+# %%
+def first_events(base_url, body, n=2):
+    """The first n SSE data payloads of a streamed chat completion, as raw text."""
+    with httpx.stream("POST", f"{base_url}/chat/completions", json=body, timeout=TIMEOUT) as response:
+        events = []
+        for data in sse_data(response):
+            events.append(data)
+            if len(events) == n:
+                return events
+    return events
+
+
+HELLO = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello."}], "stream": True}
+for profile in ("ollama", "ollama-legacy", "llamacpp"):
+    print(f"--- {profile}")
+    for data in first_events(V1[profile], HELLO):
+        print(data)
+
+# %% [markdown]
+# Look at `delta`: `{"role":"assistant","content":"…"}` from Ollama 0.32, the role again on the
+# second chunk from Ollama 0.4.7, and `"content":null` first from llama-server. Code that does
+# `text += delta["content"]` works on two of these and crashes on the third.
+#
+# ### Demo: one tool call, two encodings
+
+# %%
+ASK_WEATHER = [{"role": "user", "content": "What is the weather in Paris?"}]
+
+native = httpx.post(f"{ENGINES['ollama']}/api/chat", timeout=TIMEOUT,
+                    json={"model": MODEL, "messages": ASK_WEATHER, "tools": [WEATHER_TOOL], "stream": False})
+v1 = httpx.post(f"{V1['ollama']}/chat/completions", timeout=TIMEOUT,
+                json={"model": MODEL, "messages": ASK_WEATHER, "tools": [WEATHER_TOOL]})
+native_args = native.json()["message"]["tool_calls"][0]["function"]["arguments"]
+v1_args = v1.json()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+print("native /api/chat:", type(native_args).__name__, native_args)
+print("/v1:             ", type(v1_args).__name__, repr(v1_args))
+
+# %% [markdown]
+# ### Demo: three spellings of "answer in this JSON Schema"
+
+# %%
+ASK_JSON = [{"role": "user", "content": "Weather in Oslo, as JSON."}]
+spellings = {
+    "Ollama native `format`": (f"{ENGINES['ollama']}/api/chat",
+                               {"format": WEATHER_SCHEMA, "stream": False}),
+    "OpenAI `response_format`": (f"{V1['ollama']}/chat/completions",
+                                 {"response_format": {"type": "json_schema",
+                                                      "json_schema": {"name": "weather", "schema": WEATHER_SCHEMA}}}),
+    "vLLM `structured_outputs`": (f"{V1['vllm']}/chat/completions",
+                                  {"structured_outputs": {"json": WEATHER_SCHEMA}}),
+    "`response_format` on Ollama 0.4.7": (f"{V1['ollama-legacy']}/chat/completions",
+                                          {"response_format": {"type": "json_schema",
+                                                               "json_schema": {"name": "weather",
+                                                                               "schema": WEATHER_SCHEMA}}}),
+}
+for label, (url, extra) in spellings.items():
+    reply = httpx.post(url, json={"model": MODEL, "messages": ASK_JSON, **extra}, timeout=TIMEOUT).json()
+    text = reply["message"]["content"] if "message" in reply else reply["choices"][0]["message"]["content"]
+    print(f"{label:36} {text[:70]}")
+
+# %% [markdown]
+# The last line is not JSON. Ollama 0.4.7 did not know `json_schema` yet, and said nothing.
+#
+# ### Demo: where the token counts are
+
+# %%
+ASK = [{"role": "user", "content": "Say hello."}]
+native = httpx.post(f"{ENGINES['ollama']}/api/chat", timeout=TIMEOUT,
+                    json={"model": MODEL, "messages": ASK, "stream": False}).json()
+print("native:", {k: native[k] for k in ("prompt_eval_count", "eval_count")})
+print("/v1:   ", httpx.post(f"{V1['ollama']}/chat/completions", timeout=TIMEOUT,
+                            json={"model": MODEL, "messages": ASK}).json()["usage"])
+for profile in ("ollama", "ollama-legacy"):
+    body = {"model": MODEL, "messages": ASK, "stream": True, "stream_options": {"include_usage": True}}
+    with httpx.stream("POST", f"{V1[profile]}/chat/completions", json=body, timeout=TIMEOUT) as response:
+        usage = [json.loads(d)["usage"] for d in sse_data(response) if d != "[DONE]" and '"usage"' in d]
+    print(f"streamed usage from {profile}: {usage or 'none'}")
+
+# %% [markdown]
+# ## The six checks
+#
+# Pass all six and an application can switch engines without a code change. Fail some and
+# it needs a small per-engine *shim*. Each check below takes the `/v1` base URL (what you
+# would give the SDK as `base_url`) and a model name. It **returns** if the engine behaves,
+# and **raises** if it does not: use `require(condition, "what went wrong")`, which raises
+# `CheckFailed`. Any other exception (a refused connection, a `KeyError` on a missing field)
+# also counts as FAIL.
+#
+# Use `httpx` rather than the `openai` SDK: the SDK smooths over some differences, and you
+# want to see the wire.
+#
+# ### Exercise 1 · Non-streaming chat (1 point)
+#
+# POST `{"model": model, "messages": [a user message]}` to `{base_url}/chat/completions`.
+# Require: HTTP 200; `object == "chat.completion"`; at least one choice; its `message` has
+# role `assistant` and non-empty string `content`; its `finish_reason` is `"stop"` or
+# `"length"`.
+
+# %% nbgrader={"grade": false, "grade_id": "check_chat", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def check_chat(base_url, model):
+    ### BEGIN SOLUTION
+    reply = post_chat(base_url, {"model": model, "messages": [{"role": "user", "content": "Say hello."}]})
+    choice = reply["choices"][0]
+    require(choice["finish_reason"] in ("stop", "length"), f"finish_reason is {choice['finish_reason']!r}")
+
+
+def post_chat(base_url, body):
+    """POST a non-streamed chat completion; the parsed body of a well-formed reply."""
+    response = httpx.post(f"{base_url}/chat/completions", json=body, timeout=TIMEOUT)
+    require(response.status_code == 200, f"HTTP {response.status_code}: {response.text[:200]}")
+    reply = response.json()
+    require(reply.get("object") == "chat.completion", f"object is {reply.get('object')!r}")
+    require(isinstance(reply.get("choices"), list) and reply["choices"], "no choices")
+    message = reply["choices"][0].get("message") or {}
+    require(message.get("role") == "assistant", f"role is {message.get('role')!r}")
+    if not message.get("tool_calls"):
+        require(isinstance(message.get("content"), str) and message["content"], "no text content")
+    return reply
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_check_chat", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+check_chat(V1["ollama"], MODEL)  # a healthy engine: must not raise
+### BEGIN HIDDEN TESTS
+for profile in ENGINES:
+    assert verdict_of(check_chat, V1[profile], MODEL) == "PASS", profile
+assert verdict_of(check_chat, V1["ollama"], "lab:http-500") == "FAIL"
+assert verdict_of(check_chat, V1["vllm"], "no-such-model") == "FAIL"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 2 · Streaming chat (3 points)
+#
+# The same request with `"stream": True`. Read it with `httpx.stream(...)` and the
+# `sse_data(response)` helper from the setup cell, and require *all* of this:
+#
+# - HTTP 200 and a `text/event-stream` content type;
+# - every payload but the last is JSON, a `chat.completion.chunk`, and not an `{"error": …}`;
+# - the text of all `delta.content` pieces, joined, is not empty (a piece may be `null`);
+# - some chunk carries a `finish_reason`;
+# - the last payload is `[DONE]`, and nothing comes after it.
+#
+# A check that stops at the first good chunk will PASS an engine that dies halfway.
+
+# %% nbgrader={"grade": false, "grade_id": "check_stream", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def check_stream(base_url, model):
+    ### BEGIN SOLUTION
+    body = {"model": model, "messages": [{"role": "user", "content": "Say hello."}], "stream": True}
+    text, finish, done = "", None, False
+    with httpx.stream("POST", f"{base_url}/chat/completions", json=body, timeout=TIMEOUT) as response:
+        require(response.status_code == 200, f"HTTP {response.status_code}")
+        kind = response.headers.get("content-type", "")
+        require(kind.startswith("text/event-stream"), f"content-type is {kind!r}")
+        for data in sse_data(response):
+            require(not done, "data after [DONE]")
+            if data == "[DONE]":
+                done = True
+                continue
+            chunk = json.loads(data)
+            require("error" not in chunk, f"error event mid-stream: {chunk.get('error')}")
+            require(chunk.get("object") == "chat.completion.chunk", f"object is {chunk.get('object')!r}")
+            for choice in chunk.get("choices") or []:  # a usage chunk has no choices
+                text += choice.get("delta", {}).get("content") or ""
+                finish = choice.get("finish_reason") or finish
+    require(text, "no content arrived")
+    require(finish is not None, "no chunk carried a finish_reason")
+    require(done, "the stream ended without data: [DONE]")
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_check_stream", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check_stream(V1["ollama"], MODEL)  # a healthy engine: must not raise
+### BEGIN HIDDEN TESTS
+for profile in ENGINES:  # llama-server's first delta has "content": null
+    assert verdict_of(check_stream, V1[profile], MODEL) == "PASS", profile
+assert verdict_of(check_stream, V1["ollama"], "lab:blank-line") == "PASS"  # harmless in SSE
+assert verdict_of(check_stream, V1["ollama"], "lab:error-mid-stream") == "FAIL"  # stops, no [DONE]
+assert verdict_of(check_stream, V1["llamacpp"], "lab:error-mid-stream") == "FAIL"  # error event
+assert verdict_of(check_stream, V1["vllm"], "lab:error-mid-stream") == "FAIL"  # error event, then [DONE]
+assert verdict_of(check_stream, V1["llamacpp"], "lab:drop-mid-stream") == "FAIL"
+assert verdict_of(check_stream, V1["ollama"], "lab:malformed-line") == "FAIL"
+assert verdict_of(check_stream, V1["ollama"], "lab:http-500") == "FAIL"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 · A multi-turn conversation (1 point)
+#
+# Real applications send history: a system prompt, then alternating user and assistant
+# turns. Send `system`, `user`, `assistant`, `user` (in that order) without streaming, and
+# require a well-formed assistant reply, as in Exercise 1. Some chat templates reject
+# roles they do not expect; your check must notice.
+
+# %% nbgrader={"grade": false, "grade_id": "check_multi_turn", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def check_multi_turn(base_url, model):
+    ### BEGIN SOLUTION
+    messages = [
+        {"role": "system", "content": "You are a terse assistant."},
+        {"role": "user", "content": "My name is Ada."},
+        {"role": "assistant", "content": "Hello, Ada."},
+        {"role": "user", "content": "What is my name?"},
+    ]
+    reply = post_chat(base_url, {"model": model, "messages": messages})
+    require(reply["choices"][0]["finish_reason"] in ("stop", "length"), "the reply did not finish")
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_check_multi_turn", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+check_multi_turn(V1["ollama"], MODEL)  # a healthy engine: must not raise
+### BEGIN HIDDEN TESTS
+for profile in ENGINES:
+    assert verdict_of(check_multi_turn, V1[profile], MODEL) == "PASS", profile
+assert verdict_of(check_multi_turn, V1["vllm"], "lab:no-system-role") == "FAIL"
+assert verdict_of(check_multi_turn, V1["ollama"], "lab:http-500") == "FAIL"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 4 · A tool loop (3 points)
+#
+# Tools take two requests. Send `ASK_WEATHER` with `"tools": [WEATHER_TOOL]` and require:
+#
+# - `finish_reason == "tool_calls"` and at least one entry in `message.tool_calls`;
+# - the call has a non-empty string `id` and names `get_weather`;
+# - `function.arguments` is a **string** that decodes to a JSON object valid for the tool's
+#   `parameters` schema (`jsonschema.validate`).
+#
+# Then send the second turn: the same messages, plus the assistant message you got back,
+# plus `{"role": "tool", "tool_call_id": <the id>, "content": <a result>}`, with the tools
+# again. Require a text answer: `finish_reason == "stop"`, non-empty content, no new tool
+# call. An engine that keeps calling the tool never gets there.
+
+# %% nbgrader={"grade": false, "grade_id": "check_tools", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def check_tools(base_url, model):
+    ### BEGIN SOLUTION
+    first = post_chat(base_url, {"model": model, "messages": ASK_WEATHER, "tools": [WEATHER_TOOL]})
+    choice = first["choices"][0]
+    require(choice["finish_reason"] == "tool_calls", f"finish_reason is {choice['finish_reason']!r}")
+    calls = choice["message"].get("tool_calls") or []
+    require(calls, "no tool_calls in the message")
+    call = calls[0]
+    require(isinstance(call.get("id"), str) and call["id"], "the tool call has no id")
+    require(call["function"]["name"] == "get_weather", f"called {call['function']['name']!r}")
+    arguments = call["function"]["arguments"]
+    require(isinstance(arguments, str), f"arguments are a {type(arguments).__name__}, not a JSON string")
+    jsonschema.validate(json.loads(arguments), WEATHER_TOOL["function"]["parameters"])
+
+    result = {"role": "tool", "tool_call_id": call["id"], "content": '{"temperature_c": 18, "conditions": "sunny"}'}
+    messages = [*ASK_WEATHER, choice["message"], result]
+    second = post_chat(base_url, {"model": model, "messages": messages, "tools": [WEATHER_TOOL]})
+    answer = second["choices"][0]
+    require(not answer["message"].get("tool_calls"), "the model called a tool again instead of answering")
+    require(answer["finish_reason"] == "stop", f"second turn finish_reason is {answer['finish_reason']!r}")
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_check_tools", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check_tools(V1["ollama"], MODEL)  # a healthy engine: must not raise
+### BEGIN HIDDEN TESTS
+for profile in ENGINES:
+    assert verdict_of(check_tools, V1[profile], MODEL) == "PASS", profile
+assert verdict_of(check_tools, V1["ollama"], "lab:tool-args-object") == "FAIL"  # a dict, not a string
+assert verdict_of(check_tools, V1["llamacpp"], "lab:tool-loop") == "FAIL"  # fails on the second turn
+assert verdict_of(check_tools, V1["vllm"], "lab:http-500") == "FAIL"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 5 · Structured output (2 points)
+#
+# Ask for JSON with OpenAI's spelling:
+# `"response_format": {"type": "json_schema", "json_schema": {"name": "weather", "schema": WEATHER_SCHEMA}}`.
+# Require that the content parses as JSON and is valid for `WEATHER_SCHEMA`.
+
+# %% nbgrader={"grade": false, "grade_id": "check_structured", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def check_structured(base_url, model):
+    ### BEGIN SOLUTION
+    response_format = {"type": "json_schema", "json_schema": {"name": "weather", "schema": WEATHER_SCHEMA}}
+    reply = post_chat(base_url, {"model": model, "messages": ASK_JSON, "response_format": response_format})
+    content = reply["choices"][0]["message"]["content"]
+    try:
+        value = json.loads(content)
+    except json.JSONDecodeError:
+        raise CheckFailed(f"content is not JSON: {content[:60]!r}") from None
+    jsonschema.validate(value, WEATHER_SCHEMA)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_check_structured", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check_structured(V1["ollama"], MODEL)  # a healthy engine: must not raise
+### BEGIN HIDDEN TESTS
+for profile in ("ollama", "llamacpp", "vllm"):
+    assert verdict_of(check_structured, V1[profile], MODEL) == "PASS", profile
+assert verdict_of(check_structured, V1["ollama-legacy"], MODEL) == "FAIL"  # json_schema silently ignored
+assert verdict_of(check_structured, V1["ollama"], "lab:http-500") == "FAIL"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 6 · Token usage (2 points)
+#
+# Usage is how you budget, bill and rate-limit. Check it twice:
+#
+# 1. Without streaming: the reply has a `usage` object whose `prompt_tokens` and
+#    `completion_tokens` are positive integers and whose `total_tokens` is their sum.
+# 2. Streaming with `"stream_options": {"include_usage": True}`: some chunk carries a `usage`
+#    object that passes the same test (OpenAI sends it last, with `"choices": []`).
+#
+# An engine that leaves usage out must FAIL, however good the rest of its reply is.
+
+# %% nbgrader={"grade": false, "grade_id": "check_usage", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def check_usage(base_url, model):
+    ### BEGIN SOLUTION
+    body = {"model": model, "messages": [{"role": "user", "content": "Say hello."}]}
+    require_usage(post_chat(base_url, body).get("usage"), "non-streamed")
+    streamed = None
+    body = {**body, "stream": True, "stream_options": {"include_usage": True}}
+    with httpx.stream("POST", f"{base_url}/chat/completions", json=body, timeout=TIMEOUT) as response:
+        require(response.status_code == 200, f"HTTP {response.status_code}")
+        for data in sse_data(response):
+            if data != "[DONE]":
+                chunk = json.loads(data)
+                require("error" not in chunk, f"error event mid-stream: {chunk.get('error')}")
+                streamed = chunk.get("usage") or streamed
+    require_usage(streamed, "streamed")
+
+
+def require_usage(usage, where):
+    require(isinstance(usage, dict), f"no usage in the {where} reply")
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    require(isinstance(prompt, int) and prompt > 0, f"{where} prompt_tokens is {prompt!r}")
+    require(isinstance(completion, int) and completion > 0, f"{where} completion_tokens is {completion!r}")
+    require(usage.get("total_tokens") == prompt + completion, f"{where} total_tokens is not the sum")
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_check_usage", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check_usage(V1["ollama"], MODEL)  # a healthy engine: must not raise
+### BEGIN HIDDEN TESTS
+for profile in ("ollama", "llamacpp", "vllm"):
+    assert verdict_of(check_usage, V1[profile], MODEL) == "PASS", profile
+assert verdict_of(check_usage, V1["ollama-legacy"], MODEL) == "FAIL"  # no usage when streaming
+assert verdict_of(check_usage, V1["ollama"], "lab:http-500") == "FAIL"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## The harness
+#
+# The six checks, by name, in the order every table in this course uses:
+
+# %% nbgrader={"grade": false, "grade_id": "checks", "locked": true, "schema_version": 3, "solution": false, "task": false}
+CHECKS = {
+    "chat": check_chat,
+    "stream": check_stream,
+    "multi_turn": check_multi_turn,
+    "tools": check_tools,
+    "structured": check_structured,
+    "usage": check_usage,
+}
+
+# %% [markdown]
+# ### Exercise 7 · `run_compat` (2 points)
+#
+# Write `run_compat(base_url, model, checks=None)`. It runs every check in `checks`
+# (default: `CHECKS`), in order, and returns a pandas DataFrame with one row per check and
+# the columns `check`, `verdict` and `detail`:
+#
+# - `verdict` is `"PASS"` or `"FAIL"`;
+# - `detail` is `""` on PASS; on `CheckFailed` it is the message; on any other exception it
+#   is the exception's type and message, e.g. `"ConnectError: [Errno 111] Connection refused"`.
+#
+# It never raises because of an engine: a harness that crashes on the first broken engine
+# cannot compare engines.
+
+# %% nbgrader={"grade": false, "grade_id": "run_compat", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def run_compat(base_url, model, checks=None):
+    ### BEGIN SOLUTION
+    rows = []
+    for name, check in (checks or CHECKS).items():
+        try:
+            check(base_url, model)
+        except CheckFailed as exc:
+            rows.append((name, "FAIL", str(exc)))
+        except Exception as exc:
+            rows.append((name, "FAIL", f"{type(exc).__name__}: {exc}"))
+        else:
+            rows.append((name, "PASS", ""))
+    return pd.DataFrame(rows, columns=["check", "verdict", "detail"])
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_run_compat", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+table = run_compat(V1["ollama"], MODEL)
+assert list(table.columns) == ["check", "verdict", "detail"]
+assert list(table["check"]) == list(CHECKS)
+### BEGIN HIDDEN TESTS
+assert list(table["verdict"]) == ["PASS"] * len(CHECKS)
+assert list(table["detail"]) == [""] * len(CHECKS)
+
+
+def _refuses(base_url, model):
+    raise CheckFailed("refused on purpose")
+
+
+def _breaks(base_url, model):
+    return {}["choices"]
+
+
+fakes = {"fine": lambda base_url, model: None, "refuses": _refuses, "breaks": _breaks}
+faked = run_compat(V1["ollama"], MODEL, checks=fakes)
+assert list(faked["check"]) == ["fine", "refuses", "breaks"]
+assert list(faked["verdict"]) == ["PASS", "FAIL", "FAIL"]
+assert faked["detail"][0] == "" and faked["detail"][1] == "refused on purpose"
+assert faked["detail"][2].startswith("KeyError")
+
+nowhere = run_compat("http://127.0.0.1:9/v1", MODEL)  # nothing listens on port 9
+assert list(nowhere["verdict"]) == ["FAIL"] * len(CHECKS)
+assert all(detail for detail in nowhere["detail"])
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## The compatibility matrix
+#
+# Now run the harness against every engine here. Besides the four profiles, a few
+# *deployments* misbehave the way real ones do:
+#
+# - a vLLM serving a model whose chat template rejects the `system` role (Gemma's does);
+# - a llama-server with a small model that keeps calling tools after it has the result;
+# - a home-made proxy in front of Ollama that forwards native tool arguments as objects;
+# - a vLLM whose model fails halfway through a stream.
+#
+# If a real Ollama answers at `OLLAMA_HOST`, it gets a row too.
+
+# %%
+TARGETS = {
+    "Ollama 0.32": (V1["ollama"], MODEL),
+    "Ollama 0.4.7": (V1["ollama-legacy"], MODEL),
+    "llama-server": (V1["llamacpp"], MODEL),
+    "vLLM": (V1["vllm"], MODEL),
+    "vLLM, Gemma-style template": (V1["vllm"], "lab:no-system-role"),
+    "llama-server, small model": (V1["llamacpp"], "lab:tool-loop"),
+    "naive proxy before Ollama": (V1["ollama"], "lab:tool-args-object"),
+    "vLLM, failing mid-stream": (V1["vllm"], "lab:error-mid-stream"),
+    **real_engines(),
+}
+results = {name: run_compat(url, model).set_index("check") for name, (url, model) in TARGETS.items()}
+matrix = pd.DataFrame({name: table["verdict"] for name, table in results.items()}).T
+matrix
+
+# %%
+def plot_matrix(matrix):
+    passed = (matrix == "PASS").astype(float)
+    fig, ax = plt.subplots(figsize=(1.3 * len(matrix.columns) + 3, 0.5 * len(matrix) + 1.2))
+    colours = matplotlib.colors.ListedColormap(["#f4a6a6", "#a8dcb0"])  # FAIL red, PASS green
+    ax.imshow(passed, cmap=colours, vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(matrix.columns)), matrix.columns)
+    ax.set_yticks(range(len(matrix.index)), matrix.index)
+    ax.xaxis.tick_top()
+    for row in range(len(matrix.index)):
+        for col in range(len(matrix.columns)):
+            ax.text(col, row, matrix.iat[row, col], ha="center", va="center", fontsize=9)
+    ax.set_title("OpenAI compatibility, six checks", pad=28)
+    fig.tight_layout()
+    return fig
+
+
+plot_matrix(matrix);
+
+# %% [markdown]
+# Every red cell has a reason in the `detail` column:
+
+# %%
+failures = [(name, check, table.loc[check, "detail"])
+            for name, table in results.items() for check in table.index if table.loc[check, "verdict"] == "FAIL"]
+pd.DataFrame(failures, columns=["engine", "check", "detail"]).style.hide(axis="index")
+
+# %% [markdown]
+# ### Exercise 8 · Which failures matter? (1 point)
+#
+# A FAIL is not automatically a blocker. Usage missing from streams does not matter to a chat
+# demo, and matters a lot to a service that bills by the token. For **every** FAIL in your
+# matrix, decide whether it matters to an application that streams chat, calls tools and
+# bills by the token, and sketch the shim that would hide it (one or two sentences: where it
+# sits and what it does).
+#
+# Fill in `TRIAGE`: a dict from `(engine, check)` to `(decision, shim)`, where decision is
+# `"matters"` or `"harmless"`. The test checks that every FAIL has an entry; your instructor
+# reads the reasoning.
+
+# %% nbgrader={"grade": false, "grade_id": "triage", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# The shape of one entry:
+# TRIAGE[("Some engine", "usage")] = ("harmless", "Where the shim sits and what it does.")
+TRIAGE = {}
+### BEGIN SOLUTION
+TRIAGE.update({
+    ("Ollama 0.4.7", "structured"): (
+        "matters", "Send the schema as Ollama's native `format` on /api/chat, or validate the reply "
+                   "with jsonschema and retry with the schema in the prompt."),
+    ("Ollama 0.4.7", "usage"): (
+        "matters", "Read prompt_eval_count and eval_count from the native /api/chat done frame "
+                   "and add a usage chunk before [DONE] in the proxy."),
+    ("vLLM, Gemma-style template", "multi_turn"): (
+        "matters", "Fold the system prompt into the first user message before sending."),
+    ("llama-server, small model", "tools"): (
+        "matters", "Cap tool rounds in the client loop and send tool_choice='none' once a result is in."),
+    ("naive proxy before Ollama", "tools"): (
+        "matters", "Fix the proxy: json.dumps the arguments object; a tolerant client can also "
+                   "accept a dict."),
+    ("vLLM, failing mid-stream", "stream"): (
+        "matters", "Treat an error event as an error, not as the end of the text, and retry "
+                   "the request without streaming."),
+    ("vLLM, failing mid-stream", "usage"): (
+        "harmless", "Same root cause as the stream failure; the retry without streaming "
+                    "returns usage."),
+})
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "test_triage", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+failed = {(name, check) for name, check, _ in failures}
+assert failed, "the matrix has no FAIL: run the cells above first"
+missing = sorted(failed - set(TRIAGE))
+assert not missing, f"no decision for: {missing}"
+for key, value in TRIAGE.items():
+    decision, shim = value
+    assert decision in ("matters", "harmless"), f"{key}: decision must be 'matters' or 'harmless'"
+    assert isinstance(shim, str) and len(shim.split()) >= 5, f"{key}: sketch the shim in a sentence"
+
+# %% [markdown]
+# ## What you built
+#
+# A harness that turns "is it compatible?" into a table you can rerun whenever an engine
+# or a model changes. Keep it: the next lessons build the shims it asks for, starting with
+# an NDJSON→SSE proxy in front of Ollama's native API.

@@ -1,0 +1,1 @@
+"""The instructor's side: build and release lessons, grade a class, report on it."""

@@ -1,0 +1,257 @@
+"""`compatlab grade SUBMISSIONS_DIR --out DIR`: autograde a class with nbgrader, then report.
+
+SUBMISSIONS_DIR holds `<student>/<assignment>/<assignment>.ipynb`, nbgrader's submitted/
+layout. Nothing in it is modified: submissions are copied into DIR/nbgrader/, a fresh nbgrader
+course whose source is solutions/. nbgrader exits 0 when tests fail, so scores are read from
+its gradebook; "graded" means nbgrader produced a score, whatever the score is.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from compatlab.backends import ENGINES_VARIABLE, lab_engines, stop_lab_engines
+from compatlab.grader.course import Course, source_notebook, with_venv_on_path
+from compatlab.process import engine_env
+
+EXIT_GRADED, EXIT_NOT_GRADED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """The command cannot start: a missing folder, an unknown assignment, nothing to grade."""
+
+
+class GradingError(Exception):
+    """nbgrader could not grade at all (e.g. it could not prepare an assignment)."""
+
+
+@dataclass
+class Submission:
+    student: str
+    assignment: str
+    folder: Path
+    problem: str = ""  # why it cannot be graded; "" if it can
+    score: float | None = None
+    max_score: float | None = None
+    cells: dict[str, tuple[float, float]] = field(default_factory=dict)  # grade_id -> (score, max)
+
+    @property
+    def status(self) -> str:
+        return self.problem or "graded"
+
+
+def find_submissions(folder: Path, course: Course) -> list[Submission]:
+    """Every <student>/<assignment>/ under folder, each checked before anything runs."""
+    if not folder.is_dir():
+        raise UsageError(f"no such folder: {folder}")
+    known = course.assignments()
+    found = []
+    for student_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if assignment_dir.name not in known:
+                raise UsageError(f"unknown assignment {assignment_dir.name!r} in {assignment_dir}; "
+                                 f"this course has: {', '.join(known)}")
+            found.append(Submission(student_dir.name, assignment_dir.name, assignment_dir))
+    if not found:
+        raise UsageError(f"nothing to grade in {folder}: expected {folder}/<student>/<assignment>/<notebook>.ipynb")
+    for submission in found:
+        submission.problem = notebook_problem(submission.folder / f"{submission.assignment}.ipynb")
+    return found
+
+
+def notebook_problem(path: Path) -> str:
+    """Why a submitted notebook cannot be graded, in one line; "" if it can."""
+    if not path.is_file():
+        others = sorted(p.name for p in path.parent.glob("*.ipynb"))
+        return f"missing {path.name}" + (f" (found {', '.join(others)})" if others else "")
+    try:
+        nbformat.read(path, as_version=4)
+    except nbformat.reader.NotJSONError:
+        return f"{path.name} is not valid JSON"
+    except (nbformat.ValidationError, KeyError, AttributeError) as exc:
+        return f"{path.name} is not a Jupyter notebook ({type(exc).__name__})"
+    return ""
+
+
+def _nbgrader_api(course: Course, work: Path):
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    config = course.nbgrader_config(
+        root=work, source_directory=course.solutions, release_directory=work / "release",
+        submitted_directory=work / "submitted", autograded_directory=work / "autograded",
+        feedback_directory=work / "feedback", solution_directory=work / "solution",
+        db_url=f"sqlite:///{work / 'gradebook.db'}")
+    return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+
+
+def _read_scores(work: Path, submissions: list[Submission]) -> None:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{work / 'gradebook.db'}", "compatlab") as gradebook:
+        for sub in submissions:
+            if sub.problem:
+                continue
+            try:
+                record = gradebook.find_submission(sub.assignment, sub.student)
+            except MissingEntry:
+                sub.problem = "nbgrader recorded no score"
+                continue
+            sub.score, sub.max_score = record.score, record.max_score
+            for notebook in record.notebooks:
+                for grade in notebook.grades:
+                    sub.cells[grade.name] = (grade.score, grade.max_score)
+
+
+@contextlib.contextmanager
+def stderr_to(path: Path) -> Iterator[None]:
+    """Send file descriptor 2 to a file: nbgrader, SQLAlchemy and every kernel write their
+    warnings there, and the console keeps only the progress bar and the table."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def grade_class(folder: Path, out: Path, course: Course = Course(), console: Console | None = None) -> list[Submission]:
+    """Autograde every submission in folder; write DIR/grades.csv, feedback/ and report.html.
+    nbgrader's own log goes to DIR/nbgrader/grading.log."""
+    console = console or Console()
+    submissions = find_submissions(folder, course)
+    work = out / "nbgrader"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    with stderr_to(work / "grading.log"):
+        _autograde(course, work, submissions, console)
+    _write_outputs(out, work, submissions, cell_order(course, submissions))
+    return submissions
+
+
+def cell_order(course: Course, submissions: list[Submission]) -> list[str]:
+    """Graded cells in the order the lessons show them."""
+    from compatlab.grader.course import read_master
+
+    order = []
+    for assignment in sorted({s.assignment for s in submissions}):
+        order += [cell.id for cell in read_master(course.master(assignment)).cells
+                  if cell.metadata.get("nbgrader", {}).get("grade")]
+    return order
+
+
+def _autograde(course: Course, work: Path, submissions: list[Submission], console: Console) -> None:
+    for sub in submissions:
+        if not sub.problem:
+            target = work / "submitted" / sub.student / sub.assignment
+            target.mkdir(parents=True)
+            shutil.copy2(sub.folder / f"{sub.assignment}.ipynb", target)
+    with_venv_on_path()
+    api = _nbgrader_api(course, work)
+
+    engines = lab_engines()  # shared by every kernel; grading needs nothing else
+    os.environ[ENGINES_VARIABLE] = json.dumps(engines)
+    os.environ.update(engine_env(engines["ollama"]))
+    try:
+        for assignment in sorted({s.assignment for s in submissions}):
+            source_notebook(course, assignment)
+            result = api.generate_assignment(assignment, force=True, create=True)
+            if not result["success"]:
+                raise GradingError(f"nbgrader could not prepare {assignment}: {_last_line(result.get('error'))}")
+        gradable = [s for s in submissions if not s.problem]
+        columns = (TextColumn("grading {task.description:<32}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task("", total=len(gradable))
+            for sub in gradable:
+                progress.update(task, description=f"{sub.student}")
+                result = api.autograde(sub.assignment, sub.student, force=True, create=True)
+                if not result["success"]:
+                    sub.problem = "nbgrader failed: " + _last_line(result.get("error") or result.get("log"))
+                else:
+                    feedback = api.generate_feedback(sub.assignment, sub.student, force=True)
+                    if not feedback["success"]:
+                        sub.problem = "no feedback: " + _last_line(feedback.get("error") or feedback.get("log"))
+                progress.advance(task)
+    finally:
+        stop_lab_engines()
+    _read_scores(work, submissions)
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no detail"
+
+
+def grades_frame(submissions: list[Submission], order: list[str]) -> pd.DataFrame:
+    """One row per submission; one column per graded cell, in points."""
+    cells = [name for name in order if any(name in sub.cells for sub in submissions)]
+    rows = []
+    for sub in submissions:
+        row = {"student": sub.student, "assignment": sub.assignment, "score": sub.score,
+               "max_score": sub.max_score, "status": sub.status}
+        row.update({name: sub.cells.get(name, (None, None))[0] for name in cells})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _write_outputs(out: Path, work: Path, submissions: list[Submission], order: list[str]) -> None:
+    from compatlab.grader.report import write_report
+
+    grades = grades_frame(submissions, order)
+    grades.to_csv(out / "grades.csv", index=False)
+    feedback = out / "feedback"
+    shutil.rmtree(feedback, ignore_errors=True)
+    if (work / "feedback").is_dir():
+        shutil.copytree(work / "feedback", feedback)
+    top = {name: most for sub in submissions for name, (_, most) in sub.cells.items()}
+    cell_max = {name: top[name] for name in order if name in top}
+    write_report(out / "report.html", grades, cell_max, feedback)
+
+
+def print_table(submissions: list[Submission], console: Console) -> None:
+    table = Table(title="compatlab grades")
+    for name, justify in (("student", "left"), ("assignment", "left"), ("score", "right"), ("%", "right"),
+                          ("status", "left")):
+        table.add_column(name, justify=justify)
+    for sub in submissions:
+        graded = sub.score is not None and sub.max_score
+        table.add_row(sub.student, sub.assignment,
+                      f"{sub.score:g} / {sub.max_score:g}" if graded else "-",
+                      f"{100 * sub.score / sub.max_score:.0f}" if graded else "-",
+                      sub.status if sub.problem else "[green]graded[/]")
+    console.print(table)
+
+
+def run_grade(folder: str, out: str) -> int:
+    console = Console()
+    try:
+        submissions = grade_class(Path(folder).resolve(), Path(out).resolve())
+    except UsageError as exc:
+        print(f"compatlab grade: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except GradingError as exc:
+        print(f"compatlab grade: {exc} (log: {Path(out) / 'nbgrader' / 'grading.log'})", file=sys.stderr)
+        return EXIT_NOT_GRADED
+    print_table(submissions, console)
+    failed = [s for s in submissions if s.problem]
+    console.print(f"wrote {Path(out) / 'grades.csv'}, {Path(out) / 'report.html'} and {Path(out) / 'feedback'}/")
+    if failed:
+        console.print(f"[red]{len(failed)} of {len(submissions)} submissions could not be graded[/]")
+        return EXIT_NOT_GRADED
+    return EXIT_GRADED

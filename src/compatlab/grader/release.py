@@ -1,0 +1,143 @@
+"""`compatlab release` (`make release`): lessons/ and the sample class, regenerated from the masters.
+
+nbgrader's generate_assignment writes the learner's copy: solutions replaced by stubs, hidden
+tests removed, cells locked. The sample class is built from that release, so it always
+matches the current lesson: the solution filled in, the blank release, and hand-written wrong
+answers dropped into their cells.
+"""
+
+import filecmp
+import shutil
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from compatlab.grader.course import Course, read_master, source_notebook, with_venv_on_path
+
+SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION")
+
+
+class ReleaseError(RuntimeError):
+    """nbgrader could not generate a lesson."""
+
+
+@dataclass(frozen=True)
+class SampleStudent:
+    name: str
+    assignment: str
+    source: str  # "solution", "release" or a mutations/*.py file
+    band: tuple[float, float]
+    why: str
+
+
+def sample_class(course: Course) -> list[SampleStudent]:
+    manifest = tomllib.loads((course.root / "data" / "sample-class" / "manifest.toml").read_text())
+    return [SampleStudent(name, entry.get("assignment", manifest["assignment"]), entry["source"],
+                          tuple(entry["band"]), entry["why"])
+            for name, entry in manifest["students"].items()]
+
+
+def generate(course: Course, assignment: str, release_dir: Path, db_path: Path) -> Path:
+    """Run nbgrader generate_assignment for one lesson; the released notebook's path."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    with_venv_on_path()
+    source_notebook(course, assignment)
+    config = course.nbgrader_config(release_directory=release_dir, db_url=f"sqlite:///{db_path}")
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    result = api.generate_assignment(assignment, force=True, create=True)
+    if not result["success"]:
+        raise ReleaseError(f"nbgrader could not release {assignment}:\n{result.get('error') or result.get('log')}")
+    return release_dir / assignment / f"{assignment}.ipynb"
+
+
+def solution_code(source: str) -> str:
+    """A solution cell as a learner would have written it: the markers dropped."""
+    return "\n".join(line for line in source.splitlines() if not any(m in line for m in SOLUTION_MARKERS))
+
+
+def mutated_cells(path: Path) -> dict[str, str]:
+    """A mutations file: `# %% <grade_id>` headers, each followed by that cell's wrong code."""
+    cells: dict[str, list[str]] = {}
+    current = None
+    for line in path.read_text().splitlines():
+        if line.startswith("# %% "):
+            current = line[5:].strip()
+            cells[current] = []
+        elif current is not None:
+            cells[current].append(line)
+    return {grade_id: "\n".join(lines).strip("\n") for grade_id, lines in cells.items()}
+
+
+def submission(course: Course, student: SampleStudent, released: Path) -> nbformat.NotebookNode:
+    """The notebook this sample student hands in."""
+    notebook = nbformat.read(released, as_version=4)
+    if student.source == "release":
+        return notebook
+    answers = {cell.id: solution_code(cell.source) for cell in read_master(course.master(student.assignment)).cells
+               if cell.metadata.get("nbgrader", {}).get("solution")}
+    if student.source != "solution":
+        wrong = mutated_cells(course.root / "data" / "sample-class" / student.source)
+        unknown = sorted(set(wrong) - set(answers))
+        if unknown:
+            raise ReleaseError(f"{student.source}: no solution cell named {', '.join(unknown)}")
+        answers.update(wrong)
+    for cell in notebook.cells:
+        if cell.id in answers:
+            cell.source = answers[cell.id]
+    return notebook
+
+
+def release(course: Course, lessons: Path, sample_submissions: Path) -> list[Path]:
+    """Regenerate every lesson into `lessons` and the sample class into `sample_submissions`."""
+    written = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for assignment in course.assignments():
+            released = generate(course, assignment, lessons, Path(scratch) / "gradebook.db")
+            written.append(released)
+        shutil.rmtree(sample_submissions, ignore_errors=True)
+        for student in sample_class(course):
+            target = sample_submissions / student.name / student.assignment / f"{student.assignment}.ipynb"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(submission(course, student, lessons / student.assignment / target.name), target)
+            written.append(target)
+    return written
+
+
+def stale_files(course: Course) -> list[str]:
+    """What `make release` would change in lessons/ and the sample class (empty: up to date)."""
+    sample = course.root / "data" / "sample-class" / "submitted"
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh_lessons, fresh_sample = Path(scratch) / "lessons", Path(scratch) / "submitted"
+        release(course, fresh_lessons, fresh_sample)
+        stale = []
+        for fresh_root, kept_root, label in ((fresh_lessons, course.lessons, "lessons"),
+                                             (fresh_sample, sample, "data/sample-class/submitted")):
+            fresh = {p.relative_to(fresh_root) for p in fresh_root.rglob("*") if p.is_file()}
+            kept = {p.relative_to(kept_root) for p in kept_root.rglob("*") if p.is_file()
+                    and p.parent != kept_root}  # lessons/README.md is not generated
+            for path in sorted(fresh | kept):
+                if path not in kept or path not in fresh or not filecmp.cmp(fresh_root / path, kept_root / path,
+                                                                             shallow=False):
+                    stale.append(f"{label}/{path}")
+        return stale
+
+
+def run_release(check: bool) -> int:
+    course = Course()
+    if check:
+        stale = stale_files(course)
+        for path in stale:
+            print(f"stale: {path}")
+        if stale:
+            print("lessons/ or the sample class is out of date: run `make release` and commit the result")
+            return 1
+        print("lessons/ and data/sample-class/ match their masters")
+        return 0
+    for path in release(course, course.lessons, course.root / "data" / "sample-class" / "submitted"):
+        print(f"wrote {path.relative_to(course.root)}")
+    return 0

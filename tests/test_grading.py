@@ -1,0 +1,202 @@
+"""The grading gates: `compatlab grade` on the sample class, through nbgrader itself.
+
+The solution must score full marks, the blank release 0, and every hand-written wrong
+harness strictly less than full marks and inside the band data/sample-class/manifest.toml
+gives it. The class is graded once per session (about a minute) by the real command.
+"""
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from compatlab.grader.course import REPO, Course
+from compatlab.grader.release import sample_class
+
+SAMPLE = REPO / "data" / "sample-class" / "submitted"
+STUDENTS = {student.name: student for student in sample_class(Course())}
+
+
+def compatlab(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "compatlab", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO)
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    """The sample class, graded once: (the finished process, the --out folder, grades.csv rows)."""
+    out = tmp_path_factory.mktemp("graded")
+    result = compatlab("grade", str(SAMPLE), "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    with open(out / "grades.csv", newline="") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    return result, out, rows
+
+
+def points(row: dict) -> tuple[float, float]:
+    return float(row["score"]), float(row["max_score"])
+
+
+def test_the_manifest_names_every_sample_submission_and_nothing_else():
+    assert set(STUDENTS) == {p.name for p in SAMPLE.iterdir() if p.is_dir()}
+    assert sum(1 for s in STUDENTS.values() if s.source.startswith("mutations/")) >= 3
+
+
+def test_every_submission_is_graded(graded):
+    _, _, rows = graded
+    assert set(rows) == set(STUDENTS)
+    assert {row["status"] for row in rows.values()} == {"graded"}
+
+
+def test_the_solution_scores_full_marks_on_every_cell(graded):
+    _, _, rows = graded
+    row = rows["reference-solution"]
+    score, most = points(row)
+    assert most > 0 and score == most
+    cells = [name for name in row if name.startswith("test_")]
+    assert len(cells) == 8 and all(float(row[name]) > 0 for name in cells)
+
+
+def test_the_blank_release_scores_zero(graded):
+    _, _, rows = graded
+    assert points(rows["blank-release"])[0] == 0
+
+
+@pytest.mark.parametrize("student", [name for name, s in STUDENTS.items() if s.source.startswith("mutations/")])
+def test_each_wrong_harness_loses_points_and_lands_in_its_band(graded, student):
+    _, _, rows = graded
+    score, most = points(rows[student])
+    low, high = STUDENTS[student].band
+    assert score < most, f"{student} got full marks: a hidden test is missing"
+    assert low <= score <= high, f"{student}: {score} is outside {low}-{high}"
+
+
+@pytest.mark.parametrize("student, cell", [
+    ("stream-counts-data-lines", "test_check_stream"),
+    ("stream-first-chunk", "test_check_stream"),
+    ("stream-crashes-on-null", "test_check_stream"),
+    ("tools-first-turn-only", "test_check_tools"),
+    ("usage-accepts-missing", "test_check_usage"),
+    ("harness-lets-errors-escape", "test_run_compat"),
+])
+def test_each_wrong_harness_loses_the_points_of_the_check_it_gets_wrong(graded, student, cell):
+    _, _, rows = graded
+    assert float(rows[student][cell]) == 0
+    assert float(rows["reference-solution"][cell]) > 0
+
+
+def test_grade_prints_a_progress_bar_and_a_table(graded):
+    result, _, _ = graded
+    assert f"{len(STUDENTS)}/{len(STUDENTS)}" in result.stdout  # the progress bar's count
+    assert "compatlab grades" in result.stdout and "15 / 15" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_grade_keeps_nbgrader_noise_in_a_log(graded):
+    result, out, _ = graded
+    assert "SAWarning" not in result.stdout + result.stderr
+    assert (out / "nbgrader" / "grading.log").is_file()
+
+
+def test_feedback_is_written_per_student(graded):
+    _, out, _ = graded
+    for student in STUDENTS:
+        page = out / "feedback" / student / "compat-harness" / "compat-harness.html"
+        assert page.is_file() and "test_check_stream" in page.read_text()
+
+
+def test_the_report_embeds_its_figures_and_links_every_feedback_page(graded):
+    _, out, _ = graded
+    report = (out / "report.html").read_text()
+    images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', report)
+    assert images == ["pass rate per exercise", "score distribution"]
+    for student in STUDENTS:
+        assert f'href="feedback/{student}/compat-harness/compat-harness.html"' in report
+
+
+def test_grade_does_not_touch_the_submissions(graded):
+    subprocess.run(["git", "diff", "--quiet", "--", str(SAMPLE)], cwd=REPO, check=True)
+    assert not list(SAMPLE.rglob("*.html"))
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_grade_reports_a_missing_folder(tmp_path):
+    result = compatlab("grade", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "no such folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_grade_reports_an_unknown_assignment(tmp_path):
+    (tmp_path / "class" / "ada" / "homework-9").mkdir(parents=True)
+    result = compatlab("grade", str(tmp_path / "class"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "unknown assignment 'homework-9'" in result.stderr and "compat-harness" in result.stderr
+
+
+def test_grade_reports_an_empty_class(tmp_path):
+    (tmp_path / "class").mkdir()
+    result = compatlab("grade", str(tmp_path / "class"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "nothing to grade" in result.stderr
+
+
+def test_grade_grades_the_rest_of_the_class_around_broken_notebooks(tmp_path):
+    submitted = tmp_path / "class"
+    good = submitted / "ada" / "compat-harness"
+    good.mkdir(parents=True)
+    shutil.copy(SAMPLE / "reference-solution" / "compat-harness" / "compat-harness.ipynb", good)
+    broken = submitted / "bob" / "compat-harness"
+    broken.mkdir(parents=True)
+    (broken / "compat-harness.ipynb").write_text('{"cells": [')  # cut off mid-upload
+    renamed = submitted / "cy" / "compat-harness"
+    renamed.mkdir(parents=True)
+    shutil.copy(good / "compat-harness.ipynb", renamed / "my-copy.ipynb")
+
+    result = compatlab("grade", str(submitted), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1, result.stdout + result.stderr  # not everyone could be graded
+    assert "2 of 3 submissions could not be graded" in result.stdout
+    with open(tmp_path / "out" / "grades.csv", newline="") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert rows["ada"]["status"] == "graded" and rows["ada"]["score"] == rows["ada"]["max_score"]
+    assert rows["bob"]["status"] == "compat-harness.ipynb is not valid JSON" and rows["bob"]["score"] == ""
+    assert rows["cy"]["status"] == "missing compat-harness.ipynb (found my-copy.ipynb)"
+
+
+# ---------------------------------------------------------------- the lesson itself
+
+
+def test_the_lesson_runs_top_to_bottom_against_the_lab_engine(tmp_path):
+    """Every cell of the solution runs without an error or a word on stderr, plots included."""
+    from nbclient import NotebookClient
+
+    from compatlab.grader.course import read_master
+
+    notebook = read_master(Course().master("compat-harness"))
+    NotebookClient(notebook, timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert not [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the compatibility matrix
+
+
+def test_the_released_lesson_runs_its_setup_and_fails_its_visible_tests(tmp_path):
+    """What a learner opens: the setup works, and each visible test fails until they write code."""
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(REPO / "lessons" / "compat-harness" / "compat-harness.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=120, allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    by_id = {cell.id: cell for cell in notebook.cells}
+    assert not [o for o in by_id["setup"].outputs if o.output_type == "error"]
+    assert json.loads(json.dumps(by_id["setup"].outputs[0]["text"])).startswith("engines:")
+    tests = [cell for cell in notebook.cells if cell.metadata.get("nbgrader", {}).get("grade")]
+    assert len(tests) == 8
+    for cell in tests:
+        assert [o.ename for o in cell.outputs if o.output_type == "error"], cell.id

@@ -7,6 +7,7 @@ import os
 c = get_config()  # noqa: F821 (nbgrader provides it)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build", "course")
+os.makedirs(BUILD, exist_ok=True)  # sqlite creates the gradebook file, not its folder
 
 c.CourseDirectory.root = ROOT
 c.CourseDirectory.course_id = "compatlab"

@@ -1,4 +1,4 @@
-"""The command line as a user runs it: serve, doctor, tour, release and lab, as real processes.
+"""The command line as a user runs it: serve, doctor, tour and lab, as real processes."""
 
 import os
 import socket
@@ -106,6 +106,9 @@ def test_lab_starts_jupyter_with_an_engine_and_the_variables():
             time.sleep(0.25)
         assert contents is not None and contents.status_code == 200
         assert "README.md" in [item["name"] for item in contents.json()["content"]]  # rooted at lessons/
+        lesson = httpx.get(f"http://127.0.0.1:{port}/api/contents/compat-harness/compat-harness.ipynb",
+                           headers={"Authorization": "token compatlab-test"}, timeout=10).json()
+        assert lesson["type"] == "notebook" and lesson["content"]["cells"][0]["cell_type"] == "markdown"
         (jupyter,) = [pid for pid in _children(lab.pid) if b"jupyter" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         environ = dict(line.split("=", 1) for line in
                        Path(f"/proc/{jupyter}/environ").read_text().split("\0") if "=" in line)

@@ -567,7 +567,8 @@ assert all(detail for detail in nowhere["detail"])
 # - a home-made proxy in front of Ollama that forwards native tool arguments as objects;
 # - a vLLM whose model fails halfway through a stream.
 #
-# If a real Ollama answers at `OLLAMA_HOST`, it gets a row too.
+# If a real Ollama answers at `OLLAMA_HOST`, or a llama-server at `LLAMA_SERVER_URL`, it gets
+# a row too.
 
 # %%
 TARGETS = {

@@ -100,4 +100,11 @@ def real_engines() -> dict[str, tuple[str, str]]:
     chat_models = [m for m in ollama.models if "embed" not in m]
     if ollama.answers and not ollama.lab_engine and chat_models:
         found[f"Ollama {ollama.version} (real)"] = (ollama.url + "/v1", chat_models[0])
+    llama_server = os.environ.get("LLAMA_SERVER_URL", "").rstrip("/")  # e.g. http://127.0.0.1:8080
+    if llama_server:
+        try:
+            models = httpx.get(llama_server + "/v1/models", timeout=2.0).json()["data"]
+            found["llama-server (real)"] = (llama_server + "/v1", models[0]["id"])
+        except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):
+            pass  # not answering: no row
     return found

@@ -80,11 +80,10 @@ def lab_engines(profiles: tuple[str, ...] = LESSON_PROFILES) -> dict[str, str]:
     launched = {p: EngineProcess("--profile", p, fast=True).launch() for p in missing}
     for profile, engine in launched.items():  # they boot side by side (~0.5 s each)
         _started[profile] = engine.wait_ready()
-    if missing:
-        atexit.register(stop_lab_engines)
     return {p: shared.get(p) or _started[p].url for p in profiles}
 
 
+@atexit.register
 def stop_lab_engines() -> None:
     while _started:
         _started.popitem()[1].stop()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jupytext
 import nbformat
-from traitlets.config import Config, PyFileConfigLoader
+from traitlets.config import PyFileConfigLoader
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -41,12 +41,17 @@ class Course:
     def master(self, assignment: str) -> Path:
         return self.solutions / assignment / f"{assignment}.py"
 
-    def nbgrader_config(self, **paths: str | Path) -> Config:
-        """grader/nbgrader_config.py, with CourseDirectory paths overridden (absolute paths)."""
+    def nbgrader_api(self, **paths: str | Path):
+        """nbgrader's API on grader/nbgrader_config.py, with CourseDirectory paths overridden
+        (absolute paths): what `compatlab release` and `compatlab grade` both drive."""
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+
+        with_venv_on_path()
         config = PyFileConfigLoader(self.config_file.name, str(self.config_file.parent)).load_config()
         for name, value in paths.items():
             setattr(config.CourseDirectory, name, str(value))
-        return config
+        return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
 
 def read_master(path: Path) -> nbformat.NotebookNode:

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from compatlab.backends import ENGINES_VARIABLE, lab_engines, stop_lab_engines
-from compatlab.grader.course import Course, source_notebook, with_venv_on_path
+from compatlab.grader.course import Course, source_notebook
 from compatlab.process import engine_env
 
 EXIT_GRADED, EXIT_NOT_GRADED, EXIT_USAGE = 0, 1, 2
@@ -84,22 +84,10 @@ def notebook_problem(path: Path) -> str:
     return ""
 
 
-def _nbgrader_api(course: Course, work: Path):
-    from nbgrader.apps import NbGraderAPI
-    from nbgrader.coursedir import CourseDirectory
-
-    config = course.nbgrader_config(
-        root=work, source_directory=course.solutions, release_directory=work / "release",
-        submitted_directory=work / "submitted", autograded_directory=work / "autograded",
-        feedback_directory=work / "feedback", solution_directory=work / "solution",
-        db_url=f"sqlite:///{work / 'gradebook.db'}")
-    return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-
-
-def _read_scores(work: Path, submissions: list[Submission]) -> None:
+def _read_scores(api, submissions: list[Submission]) -> None:
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook(f"sqlite:///{work / 'gradebook.db'}", "compatlab") as gradebook:
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gradebook:
         for sub in submissions:
             if sub.problem:
                 continue
@@ -161,8 +149,11 @@ def _autograde(course: Course, work: Path, submissions: list[Submission], consol
             target = work / "submitted" / sub.student / sub.assignment
             target.mkdir(parents=True)
             shutil.copy2(sub.folder / f"{sub.assignment}.ipynb", target)
-    with_venv_on_path()
-    api = _nbgrader_api(course, work)
+    api = course.nbgrader_api(
+        root=work, source_directory=course.solutions, release_directory=work / "release",
+        submitted_directory=work / "submitted", autograded_directory=work / "autograded",
+        feedback_directory=work / "feedback", solution_directory=work / "solution",
+        db_url=f"sqlite:///{work / 'gradebook.db'}")
 
     engines = lab_engines()  # shared by every kernel; grading needs nothing else
     os.environ[ENGINES_VARIABLE] = json.dumps(engines)
@@ -190,7 +181,7 @@ def _autograde(course: Course, work: Path, submissions: list[Submission], consol
                 progress.advance(task)
     finally:
         stop_lab_engines()
-    _read_scores(work, submissions)
+    _read_scores(api, submissions)
 
 
 def _last_line(text: str | None) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-from compatlab.grader.course import Course, read_master, source_notebook, with_venv_on_path
+from compatlab.grader.course import Course, read_master, source_notebook
 
 SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION")
 
@@ -42,13 +42,8 @@ def sample_class(course: Course) -> list[SampleStudent]:
 
 def generate(course: Course, assignment: str, release_dir: Path, db_path: Path) -> Path:
     """Run nbgrader generate_assignment for one lesson; the released notebook's path."""
-    from nbgrader.apps import NbGraderAPI
-    from nbgrader.coursedir import CourseDirectory
-
-    with_venv_on_path()
     source_notebook(course, assignment)
-    config = course.nbgrader_config(release_directory=release_dir, db_url=f"sqlite:///{db_path}")
-    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    api = course.nbgrader_api(release_directory=release_dir, db_url=f"sqlite:///{db_path}")
     result = api.generate_assignment(assignment, force=True, create=True)
     if not result["success"]:
         raise ReleaseError(f"nbgrader could not release {assignment}:\n{result.get('error') or result.get('log')}")

@@ -19,22 +19,25 @@ from compatlab.grader.course import REPO, Course
 from compatlab.grader.release import sample_class
 
 SAMPLE = REPO / "data" / "sample-class" / "submitted"
-STUDENTS = {student.name: student for student in sample_class(Course())}
+STUDENTS = {(student.name, student.assignment): student for student in sample_class(Course())}
+ASSIGNMENTS = sorted({assignment for _, assignment in STUDENTS})
+WRONG = sorted(key for key, s in STUDENTS.items() if s.source.endswith(".py"))
 
 
-def compatlab(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def compatlab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "compatlab", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=REPO)
 
 
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory):
-    """The sample class, graded once: (the finished process, the --out folder, grades.csv rows)."""
+    """The sample class, graded once: (the finished process, the --out folder, grades.csv rows
+    keyed by (student, assignment))."""
     out = tmp_path_factory.mktemp("graded")
     result = compatlab("grade", str(SAMPLE), "--out", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     with open(out / "grades.csv", newline="") as handle:
-        rows = {row["student"]: row for row in csv.DictReader(handle)}
+        rows = {(row["student"], row["assignment"]): row for row in csv.DictReader(handle)}
     return result, out, rows
 
 
@@ -42,9 +45,12 @@ def points(row: dict) -> tuple[float, float]:
     return float(row["score"]), float(row["max_score"])
 
 
-def test_the_manifest_names_every_sample_submission_and_nothing_else():
-    assert set(STUDENTS) == {p.name for p in SAMPLE.iterdir() if p.is_dir()}
-    assert sum(1 for s in STUDENTS.values() if s.source.startswith("mutations/")) >= 3
+def test_the_manifests_name_every_sample_submission_and_nothing_else():
+    on_disk = {(p.parent.name, p.name) for p in SAMPLE.glob("*/*") if p.is_dir()}
+    assert set(STUDENTS) == on_disk
+    assert set(ASSIGNMENTS) == set(Course().assignments())
+    for assignment in ASSIGNMENTS:
+        assert sum(1 for (_, a) in WRONG if a == assignment) >= 3, f"{assignment} needs wrong answers"
 
 
 def test_every_submission_is_graded(graded):
@@ -53,41 +59,46 @@ def test_every_submission_is_graded(graded):
     assert {row["status"] for row in rows.values()} == {"graded"}
 
 
-def test_the_solution_scores_full_marks_on_every_cell(graded):
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_solution_scores_full_marks_on_every_cell(graded, assignment):
     _, _, rows = graded
-    row = rows["reference-solution"]
+    row = rows[("reference-solution", assignment)]
     score, most = points(row)
     assert most > 0 and score == most
-    cells = [name for name in row if name.startswith("test_")]
-    assert len(cells) == 8 and all(float(row[name]) > 0 for name in cells)
+    cells = [name for name in graded_cells(assignment) if name in row]
+    assert cells == graded_cells(assignment) and all(float(row[name]) > 0 for name in cells)
 
 
-def test_the_blank_release_scores_zero(graded):
+def graded_cells(assignment: str) -> list[str]:
+    from compatlab.grader.course import read_master
+
+    return [cell.id for cell in read_master(Course().master(assignment)).cells
+            if cell.metadata.get("nbgrader", {}).get("grade")]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_blank_release_scores_zero(graded, assignment):
     _, _, rows = graded
-    assert points(rows["blank-release"])[0] == 0
+    assert points(rows[("blank-release", assignment)])[0] == 0
 
 
-@pytest.mark.parametrize("student", [name for name, s in STUDENTS.items() if s.source.startswith("mutations/")])
-def test_each_wrong_harness_loses_points_and_lands_in_its_band(graded, student):
+@pytest.mark.parametrize("student, assignment", WRONG)
+def test_each_wrong_answer_loses_points_and_lands_in_its_band(graded, student, assignment):
     _, _, rows = graded
-    score, most = points(rows[student])
-    low, high = STUDENTS[student].band
+    score, most = points(rows[(student, assignment)])
+    low, high = STUDENTS[(student, assignment)].band
     assert score < most, f"{student} got full marks: a hidden test is missing"
     assert low <= score <= high, f"{student}: {score} is outside {low}-{high}"
 
 
-@pytest.mark.parametrize("student, cell", [
-    ("stream-counts-data-lines", "test_check_stream"),
-    ("stream-first-chunk", "test_check_stream"),
-    ("stream-crashes-on-null", "test_check_stream"),
-    ("tools-first-turn-only", "test_check_tools"),
-    ("usage-accepts-missing", "test_check_usage"),
-    ("harness-lets-errors-escape", "test_run_compat"),
-])
-def test_each_wrong_harness_loses_the_points_of_the_check_it_gets_wrong(graded, student, cell):
+@pytest.mark.parametrize("student, assignment", WRONG)
+def test_each_wrong_answer_loses_the_points_of_the_cells_it_gets_wrong(graded, student, assignment):
     _, _, rows = graded
-    assert float(rows[student][cell]) == 0
-    assert float(rows["reference-solution"][cell]) > 0
+    cells = STUDENTS[(student, assignment)].loses
+    assert cells, f"the manifest should say which test cells {student} fails"
+    for cell in cells:
+        assert float(rows[(student, assignment)][cell]) == 0, cell
+        assert float(rows[("reference-solution", assignment)][cell]) > 0, cell
 
 
 def test_grade_prints_a_progress_bar_and_a_table(graded):
@@ -105,9 +116,9 @@ def test_grade_keeps_nbgrader_noise_in_a_log(graded):
 
 def test_feedback_is_written_per_student(graded):
     _, out, _ = graded
-    for student in STUDENTS:
-        page = out / "feedback" / student / "compat-harness" / "compat-harness.html"
-        assert page.is_file() and "test_check_stream" in page.read_text()
+    for student, assignment in STUDENTS:
+        page = out / "feedback" / student / assignment / f"{assignment}.html"
+        assert page.is_file() and graded_cells(assignment)[0] in page.read_text()
 
 
 def test_the_report_embeds_its_figures_and_links_every_feedback_page(graded):
@@ -115,8 +126,8 @@ def test_the_report_embeds_its_figures_and_links_every_feedback_page(graded):
     report = (out / "report.html").read_text()
     images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', report)
     assert images == ["pass rate per exercise", "score distribution"]
-    for student in STUDENTS:
-        assert f'href="feedback/{student}/compat-harness/compat-harness.html"' in report
+    for student, assignment in STUDENTS:
+        assert f'href="feedback/{student}/{assignment}/{assignment}.html"' in report
 
 
 def test_grade_does_not_touch_the_submissions(graded):
@@ -171,31 +182,33 @@ def test_grade_grades_the_rest_of_the_class_around_broken_notebooks(tmp_path):
 # ---------------------------------------------------------------- the lesson itself
 
 
-def test_the_lesson_runs_top_to_bottom_against_the_lab_engine(tmp_path):
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_lesson_runs_top_to_bottom_against_the_lab_engine(tmp_path, assignment):
     """Every cell of the solution runs without an error or a word on stderr, plots included."""
     from nbclient import NotebookClient
 
     from compatlab.grader.course import read_master
 
-    notebook = read_master(Course().master("compat-harness"))
+    notebook = read_master(Course().master(assignment))
     NotebookClient(notebook, timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert not [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
-    assert any("image/png" in o.get("data", {}) for o in outputs)  # the compatibility matrix
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # every lesson ends in a plot
 
 
-def test_the_released_lesson_runs_its_setup_and_fails_its_visible_tests(tmp_path):
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_released_lesson_runs_its_setup_and_fails_its_visible_tests(tmp_path, assignment):
     """What a learner opens: the setup works, and each visible test fails until they write code."""
     from nbclient import NotebookClient
 
-    notebook = nbformat.read(REPO / "lessons" / "compat-harness" / "compat-harness.ipynb", as_version=4)
+    notebook = nbformat.read(REPO / "lessons" / assignment / f"{assignment}.ipynb", as_version=4)
     NotebookClient(notebook, timeout=120, allow_errors=True,
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     by_id = {cell.id: cell for cell in notebook.cells}
     assert not [o for o in by_id["setup"].outputs if o.output_type == "error"]
-    assert by_id["setup"].outputs[0]["text"].startswith("engines:")
+    assert by_id["setup"].outputs, "the setup cell should say what it connected to"
     tests = [cell for cell in notebook.cells if cell.metadata.get("nbgrader", {}).get("grade")]
-    assert len(tests) == 8
+    assert [cell.id for cell in tests] == graded_cells(assignment)
     for cell in tests:
         assert [o.ename for o in cell.outputs if o.output_type == "error"], cell.id

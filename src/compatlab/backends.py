@@ -64,23 +64,31 @@ def probe(url: str, timeout: float = 2.0) -> Probe:
 # ---------------------------------------------------------------- engines for lessons
 
 # `compatlab grade` (and anyone sharing engines with a class) sets this to a JSON object
-# {profile: root URL}; lessons use those engines instead of starting their own.
+# {engine name: root URL}; lessons use those engines instead of starting their own.
 ENGINES_VARIABLE = "COMPATLAB_ENGINES"
 LESSON_PROFILES = ("ollama", "ollama-legacy", "llamacpp", "vllm")
+# What lessons can ask for: each profile unpaced (answers in microseconds), and "paced", an
+# `ollama` profile that streams like a small model on a laptop (60 tokens/s, 80 ms to the first
+# token) for timing plots and disconnect tests. Model loads take no time in any of them.
+LESSON_ENGINES = {**{profile: ("--profile", profile) for profile in LESSON_PROFILES},
+                  "paced": ("--profile", "ollama", "--load-ms", "0")}
 _started: dict[str, "EngineProcess"] = {}
 
 
-def lab_engines(profiles: tuple[str, ...] = LESSON_PROFILES) -> dict[str, str]:
-    """A lab engine's root URL per profile: the shared ones named in COMPATLAB_ENGINES, the
-    rest started now (unpaced, one process each, stopped when the kernel exits)."""
+def lab_engines(names: tuple[str, ...] = LESSON_PROFILES) -> dict[str, str]:
+    """A lab engine's root URL per name (see LESSON_ENGINES): the shared ones named in
+    COMPATLAB_ENGINES, the rest started now (one process each, stopped when the kernel exits)."""
     from compatlab.process import EngineProcess
 
+    unknown = [name for name in names if name not in LESSON_ENGINES]
+    if unknown:
+        raise ValueError(f"no lab engine called {', '.join(unknown)}; choose from {', '.join(LESSON_ENGINES)}")
     shared = json.loads(os.environ.get(ENGINES_VARIABLE) or "{}")
-    missing = [p for p in profiles if p not in shared and p not in _started]
-    launched = {p: EngineProcess("--profile", p, fast=True).launch() for p in missing}
-    for profile, engine in launched.items():  # they boot side by side (~0.5 s each)
-        _started[profile] = engine.wait_ready()
-    return {p: shared.get(p) or _started[p].url for p in profiles}
+    missing = [name for name in names if name not in shared and name not in _started]
+    launched = {name: EngineProcess(*LESSON_ENGINES[name], fast=name != "paced").launch() for name in missing}
+    for name, engine in launched.items():  # they boot side by side (~0.5 s each)
+        _started[name] = engine.wait_ready()
+    return {name: shared.get(name) or _started[name].url for name in names}
 
 
 @atexit.register

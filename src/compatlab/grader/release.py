@@ -28,16 +28,28 @@ class ReleaseError(RuntimeError):
 class SampleStudent:
     name: str
     assignment: str
-    source: str  # "solution", "release" or a mutations/*.py file
+    source: str  # "solution", "release" or a wrong-answer file beside the manifest
     band: tuple[float, float]
     why: str
+    loses: tuple[str, ...] = ()  # test cells this submission must score 0 on
+
+
+def sample_folder(course: Course, assignment: str) -> Path:
+    """data/sample-class/<lesson>/: its manifest.toml and its wrong answers."""
+    return course.root / "data" / "sample-class" / assignment
 
 
 def sample_class(course: Course) -> list[SampleStudent]:
-    manifest = tomllib.loads((course.root / "data" / "sample-class" / "manifest.toml").read_text())
-    return [SampleStudent(name, entry.get("assignment", manifest["assignment"]), entry["source"],
-                          tuple(entry["band"]), entry["why"])
-            for name, entry in manifest["students"].items()]
+    """Every sample submission, lesson by lesson, from data/sample-class/<lesson>/manifest.toml."""
+    students = []
+    for assignment in course.assignments():
+        manifest = sample_folder(course, assignment) / "manifest.toml"
+        if manifest.is_file():
+            entries = tomllib.loads(manifest.read_text())["students"]
+            students += [SampleStudent(name, assignment, entry["source"], tuple(entry["band"]), entry["why"],
+                                       tuple(entry.get("loses", ())))
+                         for name, entry in entries.items()]
+    return students
 
 
 def generate(course: Course, assignment: str, release_dir: Path, db_path: Path) -> Path:
@@ -76,7 +88,7 @@ def submission(course: Course, student: SampleStudent, released: Path) -> nbform
     answers = {cell.id: solution_code(cell.source) for cell in read_master(course.master(student.assignment)).cells
                if cell.metadata.get("nbgrader", {}).get("solution")}
     if student.source != "solution":
-        wrong = mutated_cells(course.root / "data" / "sample-class" / student.source)
+        wrong = mutated_cells(sample_folder(course, student.assignment) / student.source)
         unknown = sorted(set(wrong) - set(answers))
         if unknown:
             raise ReleaseError(f"{student.source}: no solution cell named {', '.join(unknown)}")

@@ -404,7 +404,9 @@ async def _chat_stream(request: Request, job: Job, model: str, replies: list[Rep
     for index, reply in enumerate(replies):
         if first and profile.first_content_null:
             yield chunk(index, {"content": None})  # llama-server opens with an empty role chunk
-        pacer = Pacer(state.settings, f"{job.model.name}:{index}:{reply.prompt_tokens}:{reply.eval_count}")
+        # The first choice keeps /api/chat's rhythm, so the same request paces alike on both APIs.
+        rhythm = f"{job.model.name}:{reply.prompt_tokens}:{reply.eval_count}" + (f":{index}" if index else "")
+        pacer = Pacer(state.settings, rhythm)
         pieces = len(reply.thinking) + len(reply.content) + (1 if reply.tool_calls else 0)
         strike = fault_position(pieces) if job.fault and index == 0 else -1
         buffered = profile.buffer_when_tools and has_tools

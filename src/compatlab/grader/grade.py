@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from compatlab.backends import ENGINES_VARIABLE, LESSON_ENGINES, lab_engines, stop_lab_engines
+from compatlab.backends import ENGINES_VARIABLE, lab_engines, stop_lab_engines
 from compatlab.grader.course import Course, source_notebook
 from compatlab.process import engine_env
 
@@ -155,7 +155,7 @@ def _autograde(course: Course, work: Path, submissions: list[Submission], consol
         feedback_directory=work / "feedback", solution_directory=work / "solution",
         db_url=f"sqlite:///{work / 'gradebook.db'}")
 
-    engines = lab_engines(tuple(LESSON_ENGINES))  # shared by every kernel; grading needs nothing else
+    engines = lab_engines()  # the unpaced profiles, shared by every kernel (see LESSON_ENGINES)
     os.environ[ENGINES_VARIABLE] = json.dumps(engines)
     os.environ.update(engine_env(engines["ollama"]))
     try:

@@ -67,6 +67,16 @@ def solution_code(source: str) -> str:
     return "\n".join(line for line in source.splitlines() if not any(m in line for m in SOLUTION_MARKERS))
 
 
+def reference_code(course: Course, assignment: str, cells: tuple[str, ...]) -> str:
+    """The master's setup cell and the named solution cells as one script, markers removed:
+    how benchmarks run a lesson's reference solution outside a notebook."""
+    by_id = {cell.id: cell.source for cell in read_master(course.master(assignment)).cells}
+    missing = [name for name in ("setup", *cells) if name not in by_id]
+    if missing:
+        raise KeyError(f"{assignment} has no cell {', '.join(missing)}")
+    return "\n\n".join(solution_code(by_id[name]) for name in ("setup", *cells))
+
+
 def mutated_cells(path: Path) -> dict[str, str]:
     """A mutations file: `# %% <grade_id>` headers, each followed by that cell's wrong code."""
     cells: dict[str, list[str]] = {}

@@ -38,6 +38,7 @@ engine: install    ## a lab engine in the foreground on :11435
 
 bench: install     ## benchmarks: print figures, assert nothing
 	$(RUN) $(BIN)/python bench/engine_throughput.py
+	$(RUN) $(BIN)/python bench/proxy_overhead.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -63,6 +63,7 @@ def find_submissions(folder: Path, course: Course) -> list[Submission]:
                 raise UsageError(f"unknown assignment {assignment_dir.name!r} in {assignment_dir}; "
                                  f"this course has: {', '.join(known)}")
             found.append(Submission(student_dir.name, assignment_dir.name, assignment_dir))
+    found.sort(key=lambda sub: (sub.assignment, sub.student))  # the table reads lesson by lesson
     if not found:
         raise UsageError(f"nothing to grade in {folder}: expected {folder}/<student>/<assignment>/<notebook>.ipynb")
     for submission in found:

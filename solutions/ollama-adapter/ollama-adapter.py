@@ -621,7 +621,7 @@ for model, expected in faults.items():
     assert error.model == model and OLLAMA in str(error), f"{model}: {error}"
     assert chunks and chunks == healthy[:len(chunks)], f"{model}: the chunks before the fault were lost"
 chunks, error = collect(OllamaAdapter(OLLAMA, "lab:malformed-line"), HELLO)
-assert '{"model":"lab:malformed-line","created_a' in str(error), "the error should carry the offending line"
+assert '{"model":"lab:malformed-line"' in str(error), "the error should carry the offending line"
 chunks, error = collect(OllamaAdapter(OLLAMA, "lab:error-mid-stream"), HELLO)
 assert "an error was encountered while running the model" in str(error)
 

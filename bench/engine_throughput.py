@@ -9,7 +9,6 @@ figure is the engine's, not the client library's. Run: `make bench` or
 """
 
 import argparse
-import asyncio
 import json
 import statistics
 import subprocess
@@ -17,6 +16,7 @@ import sys
 import time
 
 import httpx
+from frame_counter import frames_per_second
 
 from compatlab.process import EngineProcess
 
@@ -28,27 +28,6 @@ ROUTES = {
 }
 
 
-async def _one_stream(host: str, port: int, path: str, body: bytes, marker: bytes) -> int:
-    reader, writer = await asyncio.open_connection(host, port)
-    writer.write(b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
-                 % (path.encode(), host.encode(), len(body), body))
-    frames, tail = 0, b""
-    while data := await reader.read(65536):
-        data = tail + data
-        frames += data.count(marker)
-        tail = data[-(len(marker) - 1):]  # a marker split across reads is counted once
-    writer.close()
-    return frames
-
-
-async def _round(url: str, path: str, body: bytes, marker: bytes, streams: int) -> tuple[int, float]:
-    host, port = url.removeprefix("http://").split(":")
-    start = time.perf_counter()
-    counts = await asyncio.gather(*(_one_stream(host, int(port), path, body, marker) for _ in range(streams)))
-    return sum(counts), time.perf_counter() - start
-
-
 def throughput(tokens: int, rounds: int) -> list[tuple[str, int, float]]:
     rows = []
     with EngineProcess(fast=True) as engine:
@@ -58,8 +37,7 @@ def throughput(tokens: int, rounds: int) -> list[tuple[str, int, float]]:
             for streams in (1, 8, 32):
                 rates = []
                 for _ in range(rounds):
-                    frames, seconds = asyncio.run(_round(engine.url, path, body, marker, streams))
-                    rates.append(frames / seconds)
+                    rates.append(frames_per_second(engine.url, path, body, marker, streams))
                 rows.append((name, streams, statistics.median(rates)))
     return rows
 

@@ -15,7 +15,6 @@ Run: `make bench` or `.venv/bin/python bench/proxy_overhead.py [--requests 300]`
 """
 
 import argparse
-import asyncio
 import json
 import os
 import socket
@@ -25,6 +24,7 @@ import sys
 import time
 
 import httpx
+from frame_counter import frames_per_second
 
 from compatlab.grader.course import Course
 from compatlab.grader.release import reference_code
@@ -122,29 +122,10 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-async def _one_stream(url: str, payload: bytes) -> int:
-    host, port = url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (host.encode(), len(payload), payload))
-    events, tail = 0, b""
-    while data := await reader.read(65536):
-        data = tail + data
-        events += data.count(b"data: ")
-        tail = data[-5:]  # "data: " split across two reads is counted once
-    writer.close()
-    return events
-
-
-async def _concurrent(url: str, words: int, streams: int) -> float:
-    payload = json.dumps(body(words)).encode()
-    start = time.perf_counter()
-    counts = await asyncio.gather(*(_one_stream(url, payload) for _ in range(streams)))
-    return sum(counts) / (time.perf_counter() - start)
-
-
 def chunks_per_second(url: str, words: int, streams: int, rounds: int) -> float:
-    return statistics.median(asyncio.run(_concurrent(url, words, streams)) for _ in range(rounds))
+    payload = json.dumps(body(words)).encode()
+    return statistics.median(frames_per_second(url, "/v1/chat/completions", payload, b"data: ", streams)
+                             for _ in range(rounds))
 
 
 def main() -> None:

@@ -78,7 +78,7 @@ def reference_code(course: Course, assignment: str, cells: tuple[str, ...]) -> s
 
 
 def mutated_cells(path: Path) -> dict[str, str]:
-    """A mutations file: `# %% <grade_id>` headers, each followed by that cell's wrong code."""
+    """A wrong-answer file: `# %% <grade_id>` headers, each followed by that cell's wrong code."""
     cells: dict[str, list[str]] = {}
     current = None
     for line in path.read_text().splitlines():

@@ -59,3 +59,21 @@ def openai_client(engine) -> openai.OpenAI:
 def http(engine):
     with httpx.Client(base_url=engine.url, timeout=30) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def llama_front() -> EngineProcess:
+    """The real tier: SmolLM2 on llama-server behind the Ollama-API front (`make real` installs it;
+    `make test` depends on it, so a missing install fails here instead of skipping)."""
+    from compatlab import llama
+
+    assert llama.installed(), f"the real tier is missing: {llama.INSTALL_HINT}"
+    front = EngineProcess("--backend", "llama").start(timeout=120)
+    yield front
+    front.stop()
+
+
+@pytest.fixture(scope="session")
+def llama_server_url(llama_front) -> str:
+    """llama-server itself, the child the front started: the compat matrix's "llama.cpp" engine."""
+    return httpx.get(llama_front.url + "/lab/status", timeout=5).json()["llama_server"]

@@ -52,6 +52,7 @@ def test_doctor_finds_the_lab_engine_when_no_ollama():
     result = _run("doctor", env={"OLLAMA_HOST": f"127.0.0.1:{_free_port()}"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "lab engine" in result.stdout and "chat with lab:latest" in result.stdout
+    assert "llama-server (real tier)" in result.stdout and "chat: " in result.stdout  # `make test` installs it
 
 
 def test_doctor_fails_with_a_fix_when_ollama_is_required_but_down():
@@ -93,7 +94,7 @@ def test_lab_starts_jupyter_with_an_engine_and_the_variables():
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                            env={**os.environ, "OLLAMA_HOST": f"127.0.0.1:{_free_port()}"})
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 150
         contents = None
         while time.monotonic() < deadline and lab.poll() is None:
             try:
@@ -115,9 +116,13 @@ def test_lab_starts_jupyter_with_an_engine_and_the_variables():
         assert environ["OPENAI_BASE_URL"] == environ["OLLAMA_HOST"] + "/v1"
         status = httpx.get(environ["OLLAMA_HOST"] + "/lab/status").json()
         assert status["engine"] == "compatlab"
+        # the real tier (installed by `make test`): the front at COMPATLAB_LLAMA_HOST, llama-server beside it
+        front = httpx.get(environ["COMPATLAB_LLAMA_HOST"] + "/lab/status").json()
+        assert front["backend"] == "llama.cpp" and front["llama_server"] == environ["LLAMA_SERVER_URL"]
     finally:
         lab.terminate()
         lab.wait(20)
-    with pytest.raises(httpx.ConnectError):  # the engine went with it
-        httpx.get(environ["OLLAMA_HOST"] + "/api/version")
+    for url in (environ["OLLAMA_HOST"] + "/api/version", environ["LLAMA_SERVER_URL"] + "/health"):
+        with pytest.raises(httpx.ConnectError):  # the engines went with it
+            httpx.get(url)
     assert not Path(f"/proc/{jupyter}").exists() or b"zombie" in Path(f"/proc/{jupyter}/status").read_bytes().lower()

@@ -54,6 +54,8 @@ ENGINES = lab_engines()  # {"ollama": "http://127.0.0.1:…", "ollama-legacy": �
 V1 = {profile: url + "/v1" for profile, url in ENGINES.items()}  # what OPENAI_BASE_URL would be
 MODEL = "lab:latest"
 TIMEOUT = 10.0  # seconds; the lab engine answers in milliseconds
+ASK_WEATHER = [{"role": "user", "content": "What is the weather in Paris?"}]
+ASK_JSON = [{"role": "user", "content": "Weather in Oslo, as JSON."}]
 
 WEATHER_TOOL = {
     "type": "function",
@@ -166,8 +168,6 @@ for profile in ("ollama", "ollama-legacy", "llamacpp"):
 # ### Demo: one tool call, two encodings
 
 # %%
-ASK_WEATHER = [{"role": "user", "content": "What is the weather in Paris?"}]
-
 native = httpx.post(f"{ENGINES['ollama']}/api/chat", timeout=TIMEOUT,
                     json={"model": MODEL, "messages": ASK_WEATHER, "tools": [WEATHER_TOOL], "stream": False})
 v1 = httpx.post(f"{V1['ollama']}/chat/completions", timeout=TIMEOUT,
@@ -181,7 +181,6 @@ print("/v1:             ", type(v1_args).__name__, repr(v1_args))
 # ### Demo: three spellings of "answer in this JSON Schema"
 
 # %%
-ASK_JSON = [{"role": "user", "content": "Weather in Oslo, as JSON."}]
 spellings = {
     "Ollama native `format`": (f"{ENGINES['ollama']}/api/chat",
                                {"format": WEATHER_SCHEMA, "stream": False}),
@@ -568,7 +567,8 @@ assert all(detail for detail in nowhere["detail"])
 # - a vLLM whose model fails halfway through a stream.
 #
 # If a real Ollama answers at `OLLAMA_HOST`, or a llama-server at `LLAMA_SERVER_URL`, it gets
-# a row too.
+# a row too. With the real tier installed (`make real`), `make lab` starts one for you: llama.cpp's
+# llama-server with SmolLM2-135M-Instruct, the row "llama-server (real)".
 
 # %%
 TARGETS = {
@@ -614,6 +614,113 @@ failures = [(name, check, table.loc[check, "detail"])
 pd.DataFrame(failures, columns=["engine", "check", "detail"]).style.hide(axis="index")
 
 # %% [markdown]
+# ## A real engine's tool calls: SmolLM2 on llama-server
+#
+# On the real llama-server the `tools` check FAILs, and nothing on the wire says why: HTTP 200,
+# a fluent answer about Paris, `finish_reason` `"stop"` or `"length"`, no `tool_calls`. Here is
+# one such reply, recorded from llama-server with `compatlab record` (`data/traces/`), and, if
+# the real tier is running, the same question asked live:
+
+# %%
+from compatlab import traces
+
+recorded = traces.load("llama-server-sse-tools")
+events = [json.loads(e["line"][6:]) for e in recorded["lines"] if e["line"].startswith("data: {")]
+text = "".join((c["delta"].get("content") or "") for e in events for c in e["choices"])
+finish = [c["finish_reason"] for e in events for c in e["choices"] if c["finish_reason"]]
+calls = [c["delta"]["tool_calls"] for e in events for c in e["choices"] if c["delta"].get("tool_calls")]
+print(f"{recorded['engine']}, {recorded['version']}, {recorded['model']}, {recorded['date']}")
+print(f"finish_reason={finish}, tool_calls={calls}, text: {text[:90]!r}…")
+
+LLAMA = TARGETS.get("llama-server (real)")  # (its /v1 URL, its model), when the real tier runs
+if LLAMA:
+    url, model = LLAMA
+    root = url.removesuffix("/v1")
+    print("\nchat_template_caps.supports_tools:",
+          httpx.get(f"{root}/props", timeout=TIMEOUT).json()["chat_template_caps"]["supports_tools"])
+    for extra in ({}, {"tools": [WEATHER_TOOL], "tool_choice": "required"}):
+        reply = httpx.post(f"{url}/chat/completions", timeout=TIMEOUT,
+                           json={"model": model, "messages": ASK_WEATHER, "max_tokens": 16, **extra}).json()
+        print(f"{'with' if extra else 'without':7} tools: prompt_tokens={reply['usage']['prompt_tokens']}, "
+              f"finish_reason={reply['choices'][0]['finish_reason']!r}")
+
+# %% [markdown]
+# What happened, found by asking llama-server itself:
+#
+# 1. **The chat template has no place for tools.** SmolLM2's template only renders `role` and
+#    `content`. llama-server reads that (`/props` → `chat_template_caps.supports_tools: false`)
+#    and builds the prompt without the tools: `prompt_tokens` is the same with and without
+#    them. `tool_choice: "required"` is accepted and ignored. No error, no warning.
+# 2. **A tool-capable template is not enough.** With one that lists the tools and shows
+#    `<tool_call>` markup (`data/templates/smollm2-tools.jinja`, passed with
+#    `--chat-template-file`), the tools reach the prompt (37 → 189 tokens) and llama-server
+#    parses `<tool_call>` output, but a 135M model still answers in prose, and
+#    `"required"` no longer forces a call: current llama.cpp lets text come before a required
+#    call, so its grammar cannot make a tiny model call (llama.cpp PR #22654).
+# 3. **What works is the grammar you already saw PASS.** `structured` PASSes on this engine:
+#    llama-server turns a JSON Schema into a grammar the model cannot leave. Ask for the call
+#    as JSON — `{"name": one of the tool names, "arguments": that tool's parameters}` — and
+#    wrap the result as an OpenAI tool call. That is a shim, and a small one:
+
+# %% nbgrader={"grade": false, "grade_id": "tool_call_shim", "locked": true, "schema_version": 3, "solution": false, "task": false}
+from fastapi import FastAPI, Request
+
+from compatlab.lessonkit import serve_app
+
+
+def tool_call_shim(upstream):
+    """/v1/chat/completions (not streamed) for an engine that follows a JSON Schema but cannot
+    call tools: a turn that should call a tool is asked as JSON, and the JSON comes back as a call."""
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        body = await request.json()
+        tools = [tool["function"] for tool in body.pop("tools", None) or []]
+        body.pop("tool_choice", None)
+        wants_call = bool(tools) and body["messages"][-1]["role"] == "user"  # after a result: answer
+        body["messages"] = [as_text(message) for message in body["messages"]]
+        if wants_call:
+            schema = {"anyOf": [{"type": "object", "required": ["name", "arguments"],
+                                 "properties": {"name": {"const": tool["name"]}, "arguments": tool["parameters"]}}
+                                for tool in tools]}
+            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "call", "schema": schema}}
+            body["messages"].insert(0, {"role": "system", "content": "Answer with JSON naming a tool and its "
+                                        "arguments. The tools: " + json.dumps(tools)})
+        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            reply = (await client.post(f"{upstream}/chat/completions", json=body)).json()
+        if wants_call and reply.get("choices"):
+            call = json.loads(reply["choices"][0]["message"]["content"])
+            reply["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": [{
+                "id": f"call_{reply['id'][-8:]}", "type": "function",
+                "function": {"name": call["name"], "arguments": json.dumps(call["arguments"])}}]}
+            reply["choices"][0]["finish_reason"] = "tool_calls"
+        return reply
+
+    return app
+
+
+def as_text(message):
+    """History the template can render: a tool call and its result retold as plain turns."""
+    if message.get("tool_calls"):
+        told = "; ".join(f"{c['function']['name']}({c['function']['arguments']})" for c in message["tool_calls"])
+        return {"role": "assistant", "content": f"I called {told}."}
+    if message["role"] == "tool":
+        return {"role": "user", "content": f"The tool returned {message['content']}. Answer my question with it."}
+    return {"role": message["role"], "content": message.get("content") or ""}
+
+
+# %%
+if LLAMA:
+    with serve_app(tool_call_shim(LLAMA[0])) as shim:
+        print(run_compat(f"{shim.url}/v1", LLAMA[1], {"tools": check_tools}))
+
+# %% [markdown]
+# Through the shim the same engine and model PASS `tools`, first turn and second. It is a shim,
+# not a fix: it cannot stream, it asks for one call per turn, and the model still picks the
+# arguments, however small it is. Name it in your triage below if your matrix has this row.
+
+# %% [markdown]
 # ### Exercise 8 · Which failures matter? (1 point)
 #
 # A FAIL is not automatically a blocker. Usage missing from streams does not matter to a chat
@@ -648,6 +755,9 @@ TRIAGE.update({
     ("vLLM, failing mid-stream", "stream"): (
         "matters", "Treat an error event as an error, not as the end of the text, and retry "
                    "the request without streaming."),
+    ("llama-server (real)", "tools"): (  # only in a matrix with the real tier
+        "matters", "Put the tool_call_shim above in front of it: a tool turn becomes a JSON Schema "
+                   "request and the JSON comes back as a tool call; the history is retold as text."),
     ("vLLM, failing mid-stream", "usage"): (
         "harmless", "Same root cause as the stream failure; the retry without streaming "
                     "returns usage."),

@@ -66,6 +66,9 @@ def probe(url: str, timeout: float = 2.0) -> Probe:
 # `compatlab grade` (and anyone sharing engines with a class) sets this to a JSON object
 # {engine name: root URL}; lessons use those engines instead of starting their own.
 ENGINES_VARIABLE = "COMPATLAB_ENGINES"
+# `make lab` sets this (and LLAMA_SERVER_URL) when the real tier is installed: the Ollama-API
+# front over llama-server with SmolLM2, for lessons that want real decoding.
+REAL_HOST_VARIABLE = "COMPATLAB_LLAMA_HOST"
 LESSON_PROFILES = ("ollama", "ollama-legacy", "llamacpp", "vllm")
 # What lessons can ask for: each profile unpaced (answers in microseconds), and "paced", an
 # `ollama` profile that streams like a small model on a laptop (60 tokens/s, 80 ms to the first

@@ -11,6 +11,10 @@ def _serve(args: argparse.Namespace) -> int:
     from compatlab.engine.server import serve
     from compatlab.engine.settings import EngineSettings
 
+    if args.backend == "llama":
+        from compatlab.engine.llama_front import serve_front
+
+        return serve_front(args.host, args.port, args.llama_port)
     if args.fault is not None and args.fault not in FAULTS:
         print(f"error: unknown fault {args.fault!r}; choose one of {', '.join(FAULTS)}", file=sys.stderr)
         return 2
@@ -50,6 +54,14 @@ def _release(args: argparse.Namespace) -> int:
     return run_release(check=args.check)
 
 
+def _record(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from compatlab.traces import TRACES, run_record
+
+    return run_record(Path(args.out) if args.out else TRACES)
+
+
 def _lab(args: argparse.Namespace) -> int:
     from compatlab.lab import run_lab
 
@@ -67,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     engine = commands.add_parser("engine", help="the embedded lab engine")
     engine_commands = engine.add_subparsers(dest="engine_command", required=True)
     serve = engine_commands.add_parser("serve", help="serve Ollama's API and /v1 from the lab engine")
+    serve.add_argument("--backend", choices=["lab", "llama"], default="lab",
+                       help="lab: the deterministic lab engine; llama: SmolLM2 on llama-server (`make real`)")
+    serve.add_argument("--llama-port", type=int, default=0,
+                       help="--backend llama: llama-server's own loopback port (0 picks a free one)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=DEFAULT_ENGINE_PORT, help="0 picks a free port")
     serve.add_argument("--profile", default="ollama", choices=sorted(PROFILES),
@@ -98,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     release = commands.add_parser("release", help="regenerate lessons/ and the sample class from solutions/")
     release.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is stale")
     release.set_defaults(func=_release)
+
+    record = commands.add_parser("record", help="record real streams from llama-server and the front (make real)")
+    record.add_argument("--out", metavar="DIR", help="where the traces go (default: data/traces)")
+    record.set_defaults(func=_record)
 
     lab = commands.add_parser("lab", help="JupyterLab on lessons/ with an engine running")
     lab.add_argument("--port", type=int, default=DEFAULT_ENGINE_PORT, help="lab engine port if one is started")

@@ -24,6 +24,29 @@ def _round_trip(url: str, model: str, timeout: float = 120.0) -> tuple[bool, str
     return True, f"chat with {model}: {tokens} tokens in {(time.perf_counter() - start) * 1000:.0f} ms"
 
 
+def _real_tier_row(table: Table) -> None:
+    """llama-server with SmolLM2, if the real tier is installed: started, asked once, stopped."""
+    from compatlab import llama
+
+    try:
+        server = llama.LlamaServer()
+    except llama.RealTierMissing as exc:
+        table.add_row("llama-server (real tier)", "", "no", "", "", str(exc))
+        return
+    try:
+        with server:
+            start = time.perf_counter()
+            reply = httpx.post(f"{server.url}/v1/chat/completions", timeout=60, json={
+                "model": llama.MODEL_NAME, "max_tokens": 8, "messages": [{"role": "user", "content": "Say hello."}]})
+            reply.raise_for_status()
+            tokens = reply.json()["usage"]["completion_tokens"]
+            version = httpx.get(f"{server.url}/props", timeout=5).json().get("build_info", "")
+            table.add_row("llama-server (real tier)", server.url, "yes", version, llama.MODEL_NAME,
+                          f"chat: {tokens} tokens in {(time.perf_counter() - start) * 1000:.0f} ms")
+    except (RuntimeError, httpx.HTTPError, ValueError, KeyError) as exc:
+        table.add_row("llama-server (real tier)", server.url, "no", "", "", f"{type(exc).__name__}: {exc}"[:200])
+
+
 def _chat_model(found: Probe) -> str | None:
     if "lab:latest" in found.models:
         return "lab:latest"
@@ -31,7 +54,7 @@ def _chat_model(found: Probe) -> str | None:
 
 
 def run_doctor(backend: str = "auto", console: Console | None = None) -> int:
-    console = console or Console(width=None if Console().is_terminal else 130)
+    console = console or Console(width=None if Console().is_terminal else 160)  # piped: wide enough that no cell wraps
     table = Table(title="compatlab doctor")
     for column in ("backend", "address", "answers", "version", "models", "round trip"):
         table.add_column(column)
@@ -60,6 +83,7 @@ def run_doctor(backend: str = "auto", console: Console | None = None) -> int:
         except EngineStartError as exc:
             lab_problem = str(exc)
             table.add_row("lab engine (embedded)", "", "no", "", "", "did not start")
+    _real_tier_row(table)  # optional: never decides the exit code
     console.print(table)
 
     if backend == "ollama" and not real_usable:

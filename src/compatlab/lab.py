@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from compatlab.backends import ollama_host, probe
+import httpx
+
+from compatlab import llama
+from compatlab.backends import REAL_HOST_VARIABLE, ollama_host, probe
 from compatlab.process import EngineProcess, EngineStartError, die_with_parent, engine_env
 
 LESSONS = Path(__file__).resolve().parents[2] / "lessons"
@@ -16,21 +19,41 @@ def _stop_on_sigterm(*_: object) -> None:
     raise SystemExit(143)  # unwinds through the finally below, so the engine is stopped too
 
 
+def _start_real_tier(env: dict) -> EngineProcess | None:
+    """With the real tier installed (`make real`), SmolLM2 on llama-server joins the lessons:
+    llama-server itself at LLAMA_SERVER_URL (a row of the compat matrix) and the Ollama-API
+    front over it at COMPATLAB_LLAMA_HOST. Without it, lessons run on the lab engine alone."""
+    if not llama.installed():
+        print(f"Real tier not installed (optional): {llama.INSTALL_HINT}")
+        return None
+    try:
+        front = EngineProcess("--backend", "llama").start(timeout=120)
+    except EngineStartError as exc:
+        print(f"The real tier did not start: {exc}")
+        return None
+    env[REAL_HOST_VARIABLE] = front.url
+    env["LLAMA_SERVER_URL"] = httpx.get(front.url + "/lab/status", timeout=5).json()["llama_server"]
+    print(f"Real tier: {llama.MODEL_NAME} on llama-server at LLAMA_SERVER_URL={env['LLAMA_SERVER_URL']}, "
+          f"Ollama's API over it at {REAL_HOST_VARIABLE}={front.url}", flush=True)
+    return front
+
+
 def run_lab(port: int, extra: list[str]) -> int:
-    real = probe(ollama_host())
+    found = probe(ollama_host())
     engine = None
-    if real.answers:
-        url = real.url
-        print(f"Using the engine at OLLAMA_HOST: {url}" + (" (a lab engine)" if real.lab_engine else ""))
+    if found.answers:
+        url = found.url
+        print(f"Using the engine at OLLAMA_HOST: {url}" + (" (a lab engine)" if found.lab_engine else ""))
     else:
         try:
             engine = EngineProcess(port=port).start()
         except EngineStartError:  # the port is taken: any free one will do
             engine = EngineProcess(port=0).start()
         url = engine.url
-        print(f"No Ollama at {real.url}; started the lab engine at {url}")
+        print(f"No Ollama at {found.url}; started the lab engine at {url}")
     env = {**os.environ, **engine_env(url)}
     print(f"Kernels get OLLAMA_HOST={env['OLLAMA_HOST']} OPENAI_BASE_URL={env['OPENAI_BASE_URL']}", flush=True)
+    real = _start_real_tier(env)
     command = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={LESSONS}", *extra]
     if os.geteuid() == 0 and "--allow-root" not in extra:
         command.append("--allow-root")  # containers and CI run as root; Jupyter refuses without it
@@ -44,5 +67,6 @@ def run_lab(port: int, extra: list[str]) -> int:
         if jupyter.poll() is None:
             jupyter.terminate()
             jupyter.wait(10)
-        if engine is not None:
-            engine.stop()
+        for started in (engine, real):
+            if started is not None:
+                started.stop()

@@ -12,6 +12,18 @@ import time
 from compatlab.engine.server import READY
 
 
+def stop_child(process: subprocess.Popen | None, timeout: float) -> None:
+    """SIGTERM, and SIGKILL if it has not ended within `timeout` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class EngineStartError(RuntimeError):
     """The engine process did not become ready."""
 
@@ -75,14 +87,7 @@ class EngineProcess:
         return self._stderr.read().decode(errors="replace")
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_child(self.process, timeout)
 
     def __enter__(self) -> "EngineProcess":
         return self.start() if self.process is None else self

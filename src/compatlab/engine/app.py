@@ -43,8 +43,8 @@ class RequestGuard:
     """Reads every POST body as JSON, whatever its Content-Type (Ollama does; `curl -d` sends a form
     type), and refuses bodies over the size limit with 413 instead of reading them."""
 
-    def __init__(self, app, settings: EngineSettings, profile: Profile) -> None:
-        self.app, self.limit, self.profile = app, settings.max_body_bytes, profile
+    def __init__(self, app, limit: int, profile: Profile) -> None:
+        self.app, self.limit, self.profile = app, limit, profile
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -108,19 +108,10 @@ def _replace_surrogates(value):
     return value
 
 
-def create_app(settings: EngineSettings | None = None) -> FastAPI:
-    settings = settings or EngineSettings()
-    if settings.profile not in PROFILES:
-        raise ValueError(f"unknown profile {settings.profile!r}; choose one of {', '.join(PROFILES)}")
-    profile = PROFILES[settings.profile]
-    app = FastAPI(title="compatlab lab engine", version=__version__,
-                  description="A deterministic engine that speaks Ollama's API and the OpenAI-compatible "
-                              f"/v1 API. Profile: {profile.name}.")
-    app.state.engine = EngineState(settings=settings, profile=profile)
-    if profile.native_api:
-        app.include_router(native.router)
-    app.include_router(openai_api.router)
-    app.add_middleware(RequestGuard, settings=settings, profile=profile)
+def add_error_handling(app: FastAPI, profile: Profile, max_body_bytes: int) -> None:
+    """The request guard and every error in the shape of the API called (the lab engine's and
+    the llama front's alike)."""
+    app.add_middleware(RequestGuard, limit=max_body_bytes, profile=profile)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
@@ -129,14 +120,14 @@ def create_app(settings: EngineSettings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         if request.scope.get(TOO_LARGE):
-            return _error(profile, request.url.path, 413, f"request body too large: the limit is {settings.max_body_bytes} bytes")
+            return _error(profile, request.url.path, 413, f"request body too large: the limit is {max_body_bytes} bytes")
         return _error(profile, request.url.path, 400, _describe(exc))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         path = request.url.path
         if request.scope.get(TOO_LARGE):
-            return _error(profile, path, 413, f"request body too large: the limit is {settings.max_body_bytes} bytes")
+            return _error(profile, path, 413, f"request body too large: the limit is {max_body_bytes} bytes")
         if path.startswith("/v1"):
             return openai_error(profile, exc.status_code, str(exc.detail))
         if not profile.native_api:
@@ -151,6 +142,21 @@ def create_app(settings: EngineSettings | None = None) -> FastAPI:
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s", request.url.path)
         return _error(profile, request.url.path, 500, f"internal error: {type(exc).__name__}")
+
+
+def create_app(settings: EngineSettings | None = None) -> FastAPI:
+    settings = settings or EngineSettings()
+    if settings.profile not in PROFILES:
+        raise ValueError(f"unknown profile {settings.profile!r}; choose one of {', '.join(PROFILES)}")
+    profile = PROFILES[settings.profile]
+    app = FastAPI(title="compatlab lab engine", version=__version__,
+                  description="A deterministic engine that speaks Ollama's API and the OpenAI-compatible "
+                              f"/v1 API. Profile: {profile.name}.")
+    app.state.engine = EngineState(settings=settings, profile=profile)
+    if profile.native_api:
+        app.include_router(native.router)
+    app.include_router(openai_api.router)
+    add_error_handling(app, profile, settings.max_body_bytes)
 
     @app.get("/lab/status", tags=["lab"])
     async def lab_status() -> dict:

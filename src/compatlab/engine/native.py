@@ -118,7 +118,7 @@ _FLOAT_OPTIONS = {"temperature", "top_p", "min_p", "typical_p", "repeat_penalty"
                   "presence_penalty", "frequency_penalty"}
 
 
-def _options(options: dict[str, Any] | None) -> dict[str, Any]:
+def check_options(options: dict[str, Any] | None) -> dict[str, Any]:
     """Type-check the options Ollama knows; unknown ones are ignored, as Ollama does."""
     options = options or {}
     for key in _INT_OPTIONS & options.keys():
@@ -137,7 +137,7 @@ def _options(options: dict[str, Any] | None) -> dict[str, Any]:
     return options
 
 
-def _format(value: str | dict | None) -> str | dict | None:
+def check_format(value: str | dict | None) -> str | dict | None:
     if value is None or value == "":
         return None
     if value == "json" or isinstance(value, dict):
@@ -157,18 +157,18 @@ def _think(model: LabModel, value: bool | str | None) -> bool:
     return model.thinks if value is None else bool(value)
 
 
-def _keep_alive(value: float | str | None) -> float:
+def check_keep_alive(value: float | str | None) -> float:
     try:
         return parse_keep_alive(value)
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
 
 
-def _now() -> str:
+def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _dumps(value: dict) -> bytes:
+def ndjson_line(value: dict) -> bytes:
     return (json.dumps(value, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
 
@@ -176,7 +176,7 @@ def _tool_call_json(call: ToolCall, index: int) -> dict:
     return {"id": call.call_id(), "function": {"index": index, "name": call.name, "arguments": call.arguments}}
 
 
-def _conversation(state, job: Job, body: ChatRequest, options: dict) -> Conversation:
+def to_conversation(state, job: Job, body: ChatRequest, options: dict) -> Conversation:
     messages = []
     for m in body.messages or []:
         if m.role.lower() not in ("system", "user", "assistant", "tool"):
@@ -190,7 +190,7 @@ def _conversation(state, job: Job, body: ChatRequest, options: dict) -> Conversa
         seed=int(seed) if seed is not None and seed >= 0 else state.settings.seed,
         tools=tuple(t.function.model_dump(exclude_none=True) for t in body.tools or []),
         tool_choice="auto",
-        format=_format(body.format),
+        format=check_format(body.format),
         think=_think(job.model, body.think),
         num_predict=int(options["num_predict"]) if "num_predict" in options else None,
         stop=tuple(options.get("stop") or ()),
@@ -200,11 +200,11 @@ def _conversation(state, job: Job, body: ChatRequest, options: dict) -> Conversa
 async def _fault_lines(job: Job, frame: dict) -> bytes | None:
     """The bytes a mid-stream fault writes in NDJSON, or None for a clean stream."""
     if job.fault == "malformed-line":
-        return _dumps(frame)[: 40] + b"\n"  # a line cut short: not JSON
+        return ndjson_line(frame)[: 40] + b"\n"  # a line cut short: not JSON
     if job.fault == "blank-line":
         return b"\n"
     if job.fault == "error-mid-stream":
-        return _dumps({"error": MID_STREAM_ERROR})
+        return ndjson_line({"error": MID_STREAM_ERROR})
     if job.fault == "drop-mid-stream":
         raise DropConnection()
     return None
@@ -221,7 +221,7 @@ def _stream(request: Request, job: Job, reply: Reply, keep: float, frame, final_
         sent = 0
         async for piece in paced_pieces(reply, pacer, job.timing):
             line = frame(piece)
-            yield _dumps(line)
+            yield ndjson_line(line)
             sent += 1
             if sent == strike:
                 extra = await _fault_lines(job, line)
@@ -230,7 +230,7 @@ def _stream(request: Request, job: Job, reply: Reply, keep: float, frame, final_
                 if job.fault == "error-mid-stream":
                     return  # no done frame: the stream just ends
         state.residency.keep(job.model.name, keep)
-        yield _dumps(final_frame())
+        yield ndjson_line(final_frame())
 
     return StreamingResponse(counted(state, lines()), media_type=NDJSON)
 
@@ -309,11 +309,11 @@ async def show(body: ShowRequest) -> dict:
 async def chat(body: ChatRequest, request: Request) -> Response:
     state = state_of(request)
     job = find(state, body.model, capability="completion")
-    options = _options(body.options)
-    keep = _keep_alive(body.keep_alive)
+    options = check_options(body.options)
+    keep = check_keep_alive(body.keep_alive)
     if not body.messages:  # no messages: load (or, with keep_alive 0, unload) the model
         return await _load_or_unload(request, job, keep, {"message": {"role": "assistant", "content": ""}})
-    conversation = _conversation(state, job, body, options)
+    conversation = to_conversation(state, job, body, options)
     reply = plan(conversation, job.fault)
     await load(state, job, request)
 
@@ -323,10 +323,10 @@ async def chat(body: ChatRequest, request: Request) -> Response:
             message["thinking"] = piece.text
         if piece.kind == "tool_calls":
             message["tool_calls"] = [_tool_call_json(c, i) for i, c in enumerate(reply.tool_calls)]
-        return {"model": job.name, "created_at": _now(), "message": message, "done": False}
+        return {"model": job.name, "created_at": now(), "message": message, "done": False}
 
     def final() -> dict:
-        return {"model": job.name, "created_at": _now(), "message": {"role": "assistant", "content": ""},
+        return {"model": job.name, "created_at": now(), "message": {"role": "assistant", "content": ""},
                 "done": True, "done_reason": reply.done_reason, **job.timing.metrics(reply)}
 
     if body.stream is not False:
@@ -339,7 +339,7 @@ async def chat(body: ChatRequest, request: Request) -> Response:
         message["thinking"] = "".join(reply.thinking)
     if reply.tool_calls:
         message["tool_calls"] = [_tool_call_json(c, i) for i, c in enumerate(reply.tool_calls)]
-    return JSONResponse({"model": job.name, "created_at": _now(), "message": message, "done": True,
+    return JSONResponse({"model": job.name, "created_at": now(), "message": message, "done": True,
                          "done_reason": reply.done_reason, **job.timing.metrics(reply)})
 
 
@@ -352,15 +352,15 @@ async def _load_or_unload(request: Request, job: Job, keep: float, empty: dict) 
         await load(state, job, request)
         state.residency.keep(job.model.name, keep)
         reason = "load"
-    return JSONResponse({"model": job.name, "created_at": _now(), **empty, "done": True, "done_reason": reason})
+    return JSONResponse({"model": job.name, "created_at": now(), **empty, "done": True, "done_reason": reason})
 
 
 @router.post("/api/generate")
 async def generate(body: GenerateRequest, request: Request) -> Response:
     state = state_of(request)
     job = find(state, body.model, capability="completion")
-    options = _options(body.options)
-    keep = _keep_alive(body.keep_alive)
+    options = check_options(body.options)
+    keep = check_keep_alive(body.keep_alive)
     if body.raw and (body.template or body.system or body.context):
         raise ApiError(400, "raw mode does not support template, system, or context")
     if not body.prompt:
@@ -368,12 +368,12 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
     messages = [ChatMessage(role="system", content=body.system)] if body.system else []
     messages.append(ChatMessage(role="user", content=body.prompt))
     chat_body = ChatRequest(model=body.model, messages=messages, format=body.format, think=body.think)
-    reply = plan(_conversation(state, job, chat_body, options), job.fault)
+    reply = plan(to_conversation(state, job, chat_body, options), job.fault)
     await load(state, job, request)
     context = [zlib.crc32(t.encode()) % 32000 for t in reply.content]
 
     def frame(piece) -> dict:
-        line: dict[str, Any] = {"model": job.name, "created_at": _now(),
+        line: dict[str, Any] = {"model": job.name, "created_at": now(),
                                 "response": piece.text if piece.kind == "content" else ""}
         if piece.kind == "thinking":
             line["thinking"] = piece.text
@@ -381,7 +381,7 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
         return line
 
     def final() -> dict:
-        return {"model": job.name, "created_at": _now(), "response": "", "done": True,
+        return {"model": job.name, "created_at": now(), "response": "", "done": True,
                 "done_reason": reply.done_reason, "context": context, **job.timing.metrics(reply)}
 
     if body.stream is not False:
@@ -389,7 +389,7 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
     async for _ in paced_pieces(reply, Pacer(state.settings, "whole"), job.timing):
         pass
     state.residency.keep(job.model.name, keep)
-    result: dict[str, Any] = {"model": job.name, "created_at": _now(), "response": "".join(reply.content)}
+    result: dict[str, Any] = {"model": job.name, "created_at": now(), "response": "".join(reply.content)}
     if reply.thinking:
         result["thinking"] = "".join(reply.thinking)
     result.update({"done": True, "done_reason": reply.done_reason, "context": context,
@@ -427,7 +427,7 @@ async def embed(body: EmbedRequest, request: Request) -> dict:
     job = find(state, body.model, capability="embedding")
     inputs = embed_inputs(body.input)
     check_dimensions(job.model, body.dimensions)
-    keep = _keep_alive(body.keep_alive)
+    keep = check_keep_alive(body.keep_alive)
     if not inputs:
         return {"model": job.name, "embeddings": []}
     await load(state, job, request)

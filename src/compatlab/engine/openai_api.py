@@ -228,7 +228,7 @@ def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
     return (stop,) if isinstance(stop, str) else tuple(stop)
 
 
-def _conversation(request: Request, job: Job, body: ChatCompletionRequest) -> Conversation:
+def to_conversation(request: Request, job: Job, body: ChatCompletionRequest) -> Conversation:
     state = state_of(request)
     profile = state.profile
     _validate_params(profile, body)
@@ -313,7 +313,7 @@ def _timings(job: Job, replies: list[Reply]) -> dict:
             "predicted_per_second": predicted_n / predicted_ms * 1000 if predicted_ms else 0.0}
 
 
-def _sse(value: dict | str) -> bytes:
+def sse_event(value: dict | str) -> bytes:
     data = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return f"data: {data}\n\n".encode()
 
@@ -334,7 +334,7 @@ def _reseed(conversation: Conversation, i: int) -> Conversation:
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     state = state_of(request)
     job = find(state, body.model, capability="completion")
-    conversation = _conversation(request, job, body)
+    conversation = to_conversation(request, job, body)
     replies = _replies(request, job, conversation, body.n)
     await load(state, job, request)
     if body.stream:
@@ -399,7 +399,7 @@ async def _chat_stream(request: Request, job: Job, model: str, replies: list[Rep
         value = {**head, "choices": [choice]}
         if continuous:
             value["usage"] = _usage(replies, written)
-        return _sse(value)
+        return sse_event(value)
 
     for index, reply in enumerate(replies):
         if first and profile.first_content_null:
@@ -442,13 +442,13 @@ async def _chat_stream(request: Request, job: Job, model: str, replies: list[Rep
                 value["usage"] = _usage(replies, written)
             if profile.timings and index == len(replies) - 1 and not include_usage:
                 value["timings"] = _timings(job, replies)
-            yield _sse(value)
+            yield sse_event(value)
     if include_usage:
         value = {**head, "choices": [], "usage": _usage(replies)}
         if profile.timings:
             value["timings"] = _timings(job, replies)
-        yield _sse(value)
-    yield _sse("[DONE]")
+        yield sse_event(value)
+    yield sse_event("[DONE]")
 
 
 def _piece_chunks(profile: Profile, job: Job, reply: Reply, piece: Piece, index: int, chunk) -> list[bytes]:
@@ -475,17 +475,17 @@ def _piece_chunks(profile: Profile, job: Job, reply: Reply, piece: Piece, index:
 async def _fault(profile: Profile, job: Job, head: dict, index: int) -> AsyncIterator[bytes]:
     """A mid-stream fault, in the form the profile's engine gives it over SSE."""
     if job.fault == "malformed-line":
-        yield _sse({**head, "choices": [{"index": index, "delta": {"content": "x"}}]})[:48] + b"\n\n"
+        yield sse_event({**head, "choices": [{"index": index, "delta": {"content": "x"}}]})[:48] + b"\n\n"
     elif job.fault == "blank-line":
         yield b"\n"  # SSE tolerates it: a blank line only ends an (empty) event
     elif job.fault == "error-mid-stream":
         if profile.error_event_mid_stream:
-            yield _sse(openai_error_body(profile, 500, MID_STREAM_ERROR))
+            yield sse_event(openai_error_body(profile, 500, MID_STREAM_ERROR))
             if profile.done_after_error_event:
-                yield _sse("[DONE]")
+                yield sse_event("[DONE]")
         else:  # Ollama decodes its own error line as an empty response: one empty chunk, then silence
             empty = {"text": ""} if head["object"] == "text_completion" else {"delta": {"content": ""}}
-            yield _sse({**head, "choices": [{"index": index, **empty, "finish_reason": None}]})
+            yield sse_event({**head, "choices": [{"index": index, **empty, "finish_reason": None}]})
     elif job.fault == "drop-mid-stream":
         raise DropConnection()
 
@@ -517,16 +517,16 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
             pacer = Pacer(state.settings, f"cmpl:{reply.prompt_tokens}:{reply.eval_count}")
             strike = fault_position(len(reply.content)) if job.fault else -1
             async for sent, piece in _enumerate(paced_pieces(reply, pacer, job.timing)):
-                yield _sse({**head, "choices": [{"text": piece.text, "index": 0, "finish_reason": None}]})
+                yield sse_event({**head, "choices": [{"text": piece.text, "index": 0, "finish_reason": None}]})
                 if sent == strike:
                     async for data in _fault(profile, job, head, 0):
                         yield data
                     if job.fault in ("error-mid-stream", "drop-mid-stream"):
                         return
-            yield _sse({**head, "choices": [{"text": "", "index": 0, "finish_reason": reply.done_reason}]})
+            yield sse_event({**head, "choices": [{"text": "", "index": 0, "finish_reason": reply.done_reason}]})
             if include_usage:
-                yield _sse({**head, "choices": [], "usage": _usage([reply])})
-            yield _sse("[DONE]")
+                yield sse_event({**head, "choices": [], "usage": _usage([reply])})
+            yield sse_event("[DONE]")
 
         return StreamingResponse(counted(state, events()), media_type="text/event-stream")
     async for _ in paced_pieces(reply, Pacer(state.settings, "whole"), job.timing):

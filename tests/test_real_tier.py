@@ -285,3 +285,12 @@ def test_a_tool_capable_template_gets_the_tools_into_the_prompt_but_no_call_out(
         with_tools = llama_direct(server.url, messages=ask, max_tokens=48, tools=[WEATHER_TOOL], tool_choice="required")
     assert with_tools["usage"]["prompt_tokens"] > plain["usage"]["prompt_tokens"] + 50
     assert "tool_calls" not in with_tools["choices"][0]["message"]  # a 135M model still answers in prose
+
+
+def test_v1_text_completions_through_the_front(sdk):
+    whole = sdk.completions.create(model=MODEL_NAME, prompt="The capital of France is", max_tokens=8, **GREEDY)
+    parts = list(sdk.completions.create(model=MODEL_NAME, prompt="The capital of France is", max_tokens=8,
+                                        stream=True, stream_options={"include_usage": True}, **GREEDY))
+    assert whole.object == "text_completion" and whole.usage.completion_tokens == 8
+    assert "".join(p.choices[0].text for p in parts if p.choices) == whole.choices[0].text
+    assert parts[-1].usage.completion_tokens == 8 and whole.choices[0].finish_reason == "length"

@@ -396,6 +396,52 @@ def _openai_routes(app: FastAPI) -> None:
         return StreamingResponse(counted(front.state, events()), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
 
+    @app.post("/v1/completions")
+    async def completions(body: openai_api.CompletionRequest, request: Request) -> Response:
+        """A bare prompt, no chat template: llama-server's own /v1/completions, in Ollama's shape."""
+        front = front_of(request)
+        job_for(body.model)
+        openai_api.validate_params(PROFILE, body)
+        llama_body = {"prompt": body.prompt, "seed": body.seed if body.seed is not None else front.state.settings.seed,
+                      **_openai_sampling(body)}
+        if body.max_tokens is not None:
+            llama_body["max_tokens"] = body.max_tokens
+        if body.stop:
+            llama_body["stop"] = list(openai_api.stops(body.stop))
+        pieces = from_llama(await open_llama(front, "/v1/completions", llama_body))
+        first = await anext(pieces)
+        head = {"id": f"cmpl-{random.randrange(999)}", "object": "text_completion", "created": int(time.time()),
+                "model": body.model, "system_fingerprint": PROFILE.system_fingerprint}
+
+        def choice(text: str, finish_reason: str | None) -> dict:
+            return {**head, "choices": [{"text": text, "index": 0, "finish_reason": finish_reason}]}
+
+        if not body.stream:
+            texts = [first]
+            async for piece in pieces:
+                texts.append(piece)
+            finish = texts.pop()
+            reply = choice("".join(texts), finish.reason)
+            reply["choices"][0]["logprobs"] = None
+            return JSONResponse({**reply, "usage": _usage(finish)})
+        include_usage = bool((body.stream_options or {}).get("include_usage"))
+
+        async def events() -> AsyncIterator[bytes]:
+            piece = first
+            try:
+                while not isinstance(piece, Finish):
+                    yield openai_api.sse_event(choice(piece, None))
+                    piece = await anext(pieces)
+                yield openai_api.sse_event(choice("", piece.reason))
+                if include_usage:
+                    yield openai_api.sse_event({**head, "choices": [], "usage": _usage(piece)})
+                yield openai_api.sse_event("[DONE]")
+            except ApiError as exc:
+                yield openai_api.sse_event(openai_error_body(PROFILE, exc.status, exc.message))
+
+        return StreamingResponse(counted(front.state, events()), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
     @app.get("/v1/models")
     async def list_models() -> dict:
         return {"object": "list", "data": [_model_card()]}

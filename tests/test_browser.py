@@ -6,6 +6,7 @@ binary (executable_path) and never downloads a browser of its own.
 """
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -29,10 +30,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture()
-def jupyterlab():
+def jupyterlab(tmp_path):
     port = _free_port()
+    # a copy of lessons/ as the root: running cells and autosaving must not touch the committed release
+    root = shutil.copytree(REPO / "lessons", tmp_path / "lessons")
     lab = subprocess.Popen([sys.executable, "-m", "compatlab", "lab", "--no-browser", f"--ServerApp.port={port}",
-                            f"--IdentityProvider.token={TOKEN}", "--port", "0"],
+                            f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}", "--port", "0"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            env={**os.environ, "OLLAMA_HOST": f"127.0.0.1:{_free_port()}"})  # no Ollama: the lab engine
     url = f"http://127.0.0.1:{port}"

@@ -54,7 +54,8 @@ def run_lab(port: int, extra: list[str]) -> int:
     env = {**os.environ, **engine_env(url)}
     print(f"Kernels get OLLAMA_HOST={env['OLLAMA_HOST']} OPENAI_BASE_URL={env['OPENAI_BASE_URL']}", flush=True)
     real = _start_real_tier(env)
-    command = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={LESSONS}", *extra]
+    rooted = any(arg.startswith(("--notebook-dir", "--ServerApp.root_dir")) for arg in extra)
+    command = [sys.executable, "-m", "jupyter", "lab", *([] if rooted else [f"--notebook-dir={LESSONS}"]), *extra]
     if os.geteuid() == 0 and "--allow-root" not in extra:
         command.append("--allow-root")  # containers and CI run as root; Jupyter refuses without it
     signal.signal(signal.SIGTERM, _stop_on_sigterm)

@@ -135,8 +135,9 @@ def stale_files(course: Course) -> list[str]:
         for fresh_root, kept_root, label in ((fresh_lessons, course.lessons, "lessons"),
                                              (fresh_sample, sample, "data/sample-class/submitted")):
             fresh = {p.relative_to(fresh_root) for p in fresh_root.rglob("*") if p.is_file()}
+            # lessons/README.md is not generated; JupyterLab's checkpoints (`make lab`) are not ours
             kept = {p.relative_to(kept_root) for p in kept_root.rglob("*") if p.is_file()
-                    and p.parent != kept_root}  # lessons/README.md is not generated
+                    and p.parent != kept_root and ".ipynb_checkpoints" not in p.parts}
             for path in sorted(fresh | kept):
                 if path not in kept or path not in fresh or not filecmp.cmp(fresh_root / path, kept_root / path,
                                                                              shallow=False):

@@ -864,7 +864,7 @@ with serve_app(weird) as served:
 # %%
 import pandas as pd
 
-KINDS = ("text", "tool-call fragment", "role only", "finish only", "usage only", "empty")
+KINDS = ("role only", "text", "tool-call fragment", "finish only", "usage only", "empty")
 
 
 def kind_of(event):

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # nbgrader shells out to alembic, so the venv's bin/ must be on PATH for everything we run.
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: install real browser demo test lab release tour doctor engine bench clean
+.PHONY: install real browser sandbox demo test lab release tour doctor engine bench clean
 
 install: $(STAMP)
 
@@ -36,10 +36,16 @@ browser:           ## Debian's Chromium, for the browser smoke test
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium; }
 
-demo: install      ## the main job: autograde data/sample-class, report under build/demo
+# bubblewrap sandboxes student code while `compatlab grade` runs it (README, "Grading safely");
+# setpriv and prlimit come with util-linux, which every Debian has.
+sandbox:           ## Debian's bubblewrap, for sandboxed grading
+	@command -v bwrap >/dev/null || { $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends bubblewrap; }
+
+demo: install sandbox ## the main job: autograde data/sample-class, report under build/demo
 	$(RUN) $(BIN)/compatlab demo
 
-test: install real browser ## the whole suite, the real-engine and browser tests included
+test: install real browser sandbox ## the whole suite, the real-engine and browser tests included
 	$(RUN) $(BIN)/python -m pytest
 
 lab: install       ## JupyterLab on lessons/, with an engine and OLLAMA_HOST / OPENAI_BASE_URL set
@@ -57,10 +63,11 @@ doctor: install
 engine: install    ## a lab engine in the foreground on :11435
 	$(RUN) $(BIN)/compatlab engine serve
 
-bench: install real ## benchmarks: print figures, assert nothing
+bench: install real sandbox ## benchmarks: print figures, assert nothing
 	$(RUN) $(BIN)/python bench/engine_throughput.py
 	$(RUN) $(BIN)/python bench/proxy_overhead.py
 	$(RUN) $(BIN)/python bench/real_tokens_per_second.py
+	$(RUN) $(BIN)/python bench/grade_throughput.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

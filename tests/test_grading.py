@@ -34,7 +34,7 @@ def graded(tmp_path_factory):
     """The sample class, graded once: (the finished process, the --out folder, grades.csv rows
     keyed by (student, assignment))."""
     out = tmp_path_factory.mktemp("graded")
-    result = compatlab("grade", str(SAMPLE), "--out", str(out))
+    result = compatlab("grade", str(SAMPLE), "--out", str(out), "--workers", "2")
     assert result.returncode == 0, result.stdout + result.stderr
     with open(out / "grades.csv", newline="") as handle:
         rows = {(row["student"], row["assignment"]): row for row in csv.DictReader(handle)}
@@ -119,6 +119,79 @@ def test_feedback_is_written_per_student(graded):
     for student, assignment in STUDENTS:
         page = out / "feedback" / student / assignment / f"{assignment}.html"
         assert page.is_file() and graded_cells(assignment)[0] in page.read_text()
+
+
+def hidden_test_lines(assignment: str) -> list[str]:
+    """The hidden tests' code lines of a lesson, the ones long enough to be recognisable."""
+    text = Course().master(assignment).read_text()
+    blocks = re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", text, re.S)
+    return [line.strip() for block in blocks for line in block.splitlines() if len(line.strip()) > 25]
+
+
+def test_feedback_shows_each_test_with_its_points_but_no_hidden_test_code(graded):
+    import html
+
+    _, out, rows = graded
+    for student, assignment in STUDENTS:
+        page = html.unescape((out / "feedback" / student / assignment / f"{assignment}.html").read_text())
+        row = rows[(student, assignment)]
+        for cell in graded_cells(assignment):
+            assert f"{cell}</code></td><td>{'passed' if float(row[cell]) > 0 else 'failed'}" in page, (student, cell)
+        leaked = [line for line in hidden_test_lines(assignment) if line in page]
+        assert not leaked, f"{student}/{assignment} feedback shows hidden test code: {leaked[:3]}"
+    # a failing test says why, in the words of the check that failed
+    page = (out / "feedback" / "sse-drops-last-event" / "tolerant-client" / "tolerant-client.html").read_text()
+    assert "ended without a finish_reason" in page
+
+
+def one_lesson_class(tmp_path: Path, assignment: str, students: list[str] | None = None) -> Path:
+    folder = tmp_path / "class"
+    for (student, lesson) in STUDENTS:
+        if lesson == assignment and (students is None or student in students):
+            shutil.copytree(SAMPLE / student / lesson, folder / student / lesson)
+    return folder
+
+
+def read_grades(out: Path) -> dict:
+    with open(out / "grades.csv", newline="") as handle:
+        return {(row["student"], row["assignment"]): row for row in csv.DictReader(handle)}
+
+
+def test_serial_grading_gives_the_same_scores_as_parallel(graded, tmp_path):
+    """One lesson's class graded by one worker equals the same notebooks in the 2-worker run."""
+    _, _, parallel = graded
+    folder = one_lesson_class(tmp_path, "tolerant-client")
+    result = compatlab("grade", str(folder), "--out", str(tmp_path / "out"), "--workers", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    serial = read_grades(tmp_path / "out")
+    # the same score, status and points per test cell (the class's CSV has every lesson's columns)
+    assert serial and {key: {name: parallel[key][name] for name in row} for key, row in serial.items()} == serial
+
+
+def test_a_second_run_grades_only_new_or_changed_submissions(tmp_path):
+    folder = one_lesson_class(tmp_path, "tolerant-client", ["reference-solution", "names-concatenated"])
+    out = tmp_path / "out"
+    assert compatlab("grade", str(folder), "--out", str(out), "--workers", "2").returncode == 0
+    first = read_grades(out)
+    # one student hands in again (now the blank release), one joins the class
+    blank = SAMPLE / "blank-release" / "tolerant-client" / "tolerant-client.ipynb"
+    shutil.copy(blank, folder / "names-concatenated" / "tolerant-client")
+    shutil.copytree(SAMPLE / "usage-zero-is-missing", folder / "usage-zero-is-missing")
+    result = compatlab("grade", str(folder), "--out", str(out), "--workers", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 submissions graded now; 1 unchanged" in result.stdout
+    second = read_grades(out)
+    assert second[("reference-solution", "tolerant-client")] == first[("reference-solution", "tolerant-client")]
+    assert float(second[("names-concatenated", "tolerant-client")]["score"]) == 0
+    assert float(second[("usage-zero-is-missing", "tolerant-client")]["score"]) == 13
+    # nothing changed: nothing is graded, every grade is kept
+    result = compatlab("grade", str(folder), "--out", str(out))
+    assert "0 submissions graded now; 3 unchanged" in result.stdout and read_grades(out) == second
+
+
+def test_grade_refuses_zero_workers(tmp_path):
+    result = compatlab("grade", str(SAMPLE), "--out", str(tmp_path / "out"), "--workers", "0")
+    assert result.returncode == 2 and "--workers must be at least 1" in result.stderr
 
 
 def test_the_report_embeds_its_figures_and_links_every_feedback_page(graded):

@@ -45,7 +45,7 @@ def _tour(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     from compatlab.grader.grade import run_grade
 
-    return run_grade(args.submissions, args.out)
+    return run_grade(args.submissions, args.out, args.workers, not args.no_sandbox, args.cell_timeout)
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     grade = commands.add_parser("grade", help="autograde a class with nbgrader and write a report")
     grade.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="<student>/<assignment>/<notebook>.ipynb")
     grade.add_argument("--out", required=True, metavar="DIR", help="grades.csv, feedback/ and report.html go here")
+    grade.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="students graded at once (default: the CPU count)")
+    grade.add_argument("--cell-timeout", type=int, default=30, metavar="SECONDS",
+                       help="time limit per notebook cell (default: 30)")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="run student code with the grader's rights (see README, 'Grading safely')")
     grade.set_defaults(func=_grade)
 
     release = commands.add_parser("release", help="regenerate lessons/ and the sample class from solutions/")

@@ -41,9 +41,10 @@ class Course:
     def master(self, assignment: str) -> Path:
         return self.solutions / assignment / f"{assignment}.py"
 
-    def nbgrader_api(self, **paths: str | Path):
+    def nbgrader_api(self, settings: dict | None = None, **paths: str | Path):
         """nbgrader's API on grader/nbgrader_config.py, with CourseDirectory paths overridden
-        (absolute paths): what `compatlab release` and `compatlab grade` both drive."""
+        (absolute paths) and any other `settings` ({section: {name: value}}) added: what
+        `compatlab release` and `compatlab grade` both drive."""
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
 
@@ -51,6 +52,9 @@ class Course:
         config = PyFileConfigLoader(self.config_file.name, str(self.config_file.parent)).load_config()
         for name, value in paths.items():
             setattr(config.CourseDirectory, name, str(value))
+        for section, values in (settings or {}).items():
+            for name, value in values.items():
+                setattr(config[section], name, value)
         return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
 

@@ -7,6 +7,7 @@ its gradebook; "graded" means nbgrader produced a score, whatever the score is.
 """
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -14,15 +15,19 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import nbformat
 import pandas as pd
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 from rich.table import Table
 
 from compatlab.backends import ENGINES_VARIABLE, lab_engines, stop_lab_engines
+from compatlab.grader import sandbox
 from compatlab.grader.course import Course, source_notebook
+from compatlab.grader.workers import graded, last_line
 from compatlab.process import engine_env
 
 EXIT_GRADED, EXIT_NOT_GRADED, EXIT_USAGE = 0, 1, 2
@@ -42,9 +47,14 @@ class Submission:
     assignment: str
     folder: Path
     problem: str = ""  # why it cannot be graded; "" if it can
+    fingerprint: str = ""  # the notebook's digest: a later run regrades it only if this changes
     score: float | None = None
     max_score: float | None = None
     cells: dict[str, tuple[float, float]] = field(default_factory=dict)  # grade_id -> (score, max)
+
+    @property
+    def key(self) -> str:
+        return f"{self.student}/{self.assignment}"
 
     @property
     def status(self) -> str:
@@ -119,18 +129,55 @@ def stderr_to(path: Path) -> Iterator[None]:
             os.close(saved)
 
 
-def grade_class(folder: Path, out: Path, course: Course = Course(), console: Console | None = None) -> list[Submission]:
-    """Autograde every submission in folder; write DIR/grades.csv, feedback/ and report.html.
-    nbgrader's own log goes to DIR/nbgrader/grading.log."""
+def grade_class(folder: Path, out: Path, course: Course = Course(), console: Console | None = None,
+                workers: int | None = None, sandboxed: bool = True, cell_timeout: int = 30) -> list[Submission]:
+    """Autograde every submission in folder with `workers` processes (default: one per CPU);
+    write DIR/grades.csv, feedback/ and report.html. nbgrader's own log goes to
+    DIR/nbgrader/grading.log. A second run into the same DIR grades only new or changed
+    submissions; a changed lesson master regrades everything."""
     console = console or Console()
     submissions = find_submissions(folder, course)
+    if sandboxed and (problem := sandbox.unavailable()):
+        raise UsageError(f"cannot sandbox student code: {problem}")
     work = out / "nbgrader"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    masters = {name: _digest(course.master(name)) for name in sorted({s.assignment for s in submissions})}
+    state = _load_state(out / STATE_FILE)
+    if not (work / "gradebook.db").is_file() or any(state["masters"].get(name, digest) != digest
+                                                    for name, digest in masters.items()):
+        shutil.rmtree(work, ignore_errors=True)
+        state = {"masters": {}, "submissions": {}}
+    work.mkdir(parents=True, exist_ok=True)
+    for sub in submissions:
+        if not sub.problem:
+            sub.fingerprint = _digest(sub.folder / f"{sub.assignment}.ipynb")
+    todo = [s for s in submissions if not s.problem and state["submissions"].get(s.key) != s.fingerprint]
+    new_lessons = [name for name in masters if name not in state["masters"]]
     with stderr_to(work / "grading.log"):
-        _autograde(course, work, submissions, console)
+        _autograde(course, work, submissions, todo, new_lessons, console, workers or os.cpu_count() or 1,
+                   sandboxed, cell_timeout)
+    reused = sum(1 for s in submissions if not s.problem) - len(todo)
+    if reused:
+        console.print(f"{len(todo)} submissions graded now; {reused} unchanged since the last run into {out} kept their grades")
+    state["masters"].update(masters)
+    state["submissions"] = {s.key: s.fingerprint for s in submissions if s.score is not None and not s.problem}
+    (out / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True))
     _write_outputs(out, work, submissions, cell_order(course, submissions))
     return submissions
+
+
+STATE_FILE = "state.json"  # what the last run graded: lesson masters' and submissions' digests
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _load_state(path: Path) -> dict:
+    try:
+        state = json.loads(path.read_text())
+        return {"masters": dict(state["masters"]), "submissions": dict(state["submissions"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"masters": {}, "submissions": {}}
 
 
 def cell_order(course: Course, submissions: list[Submission]) -> list[str]:
@@ -144,50 +191,57 @@ def cell_order(course: Course, submissions: list[Submission]) -> list[str]:
     return order
 
 
-def _autograde(course: Course, work: Path, submissions: list[Submission], console: Console) -> None:
-    for sub in submissions:
-        if not sub.problem:
-            target = work / "submitted" / sub.student / sub.assignment
-            target.mkdir(parents=True)
-            shutil.copy2(sub.folder / f"{sub.assignment}.ipynb", target)
-    api = course.nbgrader_api(
-        root=work, source_directory=course.solutions, release_directory=work / "release",
-        submitted_directory=work / "submitted", autograded_directory=work / "autograded",
-        feedback_directory=work / "feedback", solution_directory=work / "solution",
-        db_url=f"sqlite:///{work / 'gradebook.db'}")
+def _autograde(course: Course, work: Path, submissions: list[Submission], todo: list[Submission],
+               new_lessons: list[str], console: Console, workers: int, sandboxed: bool, cell_timeout: int) -> None:
+    for sub in todo:
+        target = work / "submitted" / sub.student / sub.assignment
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        shutil.copy2(sub.folder / f"{sub.assignment}.ipynb", target)
+    paths = dict(root=work, source_directory=course.solutions, release_directory=work / "release",
+                 submitted_directory=work / "submitted", autograded_directory=work / "autograded",
+                 feedback_directory=work / "feedback", solution_directory=work / "solution",
+                 # workers share the gradebook: wait up to 10 minutes for another's write lock
+                 db_url=f"sqlite:///{work / 'gradebook.db'}?timeout=600")
+    api = course.nbgrader_api(**paths)
 
-    engines = lab_engines()  # the unpaced profiles, shared by every kernel (see LESSON_ENGINES)
-    os.environ[ENGINES_VARIABLE] = json.dumps(engines)
-    os.environ.update(engine_env(engines["ollama"]))
+    saved = dict(os.environ)
+    box_root, bridges = work / "sandbox", None
     try:
-        for assignment in sorted({s.assignment for s in submissions}):
+        # our own engines, never a COMPATLAB_ENGINES set from outside: the sandboxes reach only
+        # loopback ports, and grades must not depend on someone else's engine
+        os.environ.pop(ENGINES_VARIABLE, None)
+        engines = lab_engines()  # the unpaced profiles, shared by every kernel (see LESSON_ENGINES)
+        os.environ[ENGINES_VARIABLE] = json.dumps(engines)
+        os.environ.update(engine_env(engines["ollama"]))
+        shutil.rmtree(box_root, ignore_errors=True)
+        if sandboxed:
+            box = sandbox.prepare(box_root, tuple(urlsplit(url).port for url in engines.values()))
+            os.environ.update(sandbox.settings_env(box))
+            bridges = sandbox.EngineBridges(box)
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(
+            [str(sandbox.kernelspec_dir(box_root, sandboxed))] + [p for p in [saved.get("JUPYTER_PATH")] if p])
+        for assignment in new_lessons:
             source_notebook(course, assignment)
             result = api.generate_assignment(assignment, force=True, create=True)
             if not result["success"]:
-                raise GradingError(f"nbgrader could not prepare {assignment}: {_last_line(result.get('error'))}")
-        gradable = [s for s in submissions if not s.problem]
+                raise GradingError(f"nbgrader could not prepare {assignment}: {last_line(result.get('error'))}")
+        by_job = {(sub.assignment, sub.student): sub for sub in todo}
         columns = (TextColumn("grading {task.description:<32}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn())
+                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
         with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task("", total=len(gradable))
-            for sub in gradable:
-                progress.update(task, description=f"{sub.student}")
-                result = api.autograde(sub.assignment, sub.student, force=True, create=True)
-                if not result["success"]:
-                    sub.problem = "nbgrader failed: " + _last_line(result.get("error") or result.get("log"))
-                else:
-                    feedback = api.generate_feedback(sub.assignment, sub.student, force=True)
-                    if not feedback["success"]:
-                        sub.problem = "no feedback: " + _last_line(feedback.get("error") or feedback.get("log"))
-                progress.advance(task)
+            task = progress.add_task(f"with {workers} worker{'s' * (workers > 1)}", total=len(todo))
+            for job, problem in graded(course, paths, list(by_job), workers, cell_timeout, sandboxed):
+                by_job[job].problem = problem
+                progress.update(task, advance=1, description=job[1])
     finally:
+        if bridges:
+            bridges.stop()
         stop_lab_engines()
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(box_root, ignore_errors=True)  # the kernels' private homes
     _read_scores(api, submissions)
-
-
-def _last_line(text: str | None) -> str:
-    lines = [line for line in (text or "").splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "no detail"
 
 
 def grades_frame(submissions: list[Submission], order: list[str]) -> pd.DataFrame:
@@ -203,14 +257,19 @@ def grades_frame(submissions: list[Submission], order: list[str]) -> pd.DataFram
 
 
 def _write_outputs(out: Path, work: Path, submissions: list[Submission], order: list[str]) -> None:
+    from compatlab.grader.feedback import test_results, write_feedback
     from compatlab.grader.report import write_report
 
     grades = grades_frame(submissions, order)
     grades.to_csv(out / "grades.csv", index=False)
     feedback = out / "feedback"
     shutil.rmtree(feedback, ignore_errors=True)
-    if (work / "feedback").is_dir():
-        shutil.copytree(work / "feedback", feedback)
+    for sub in submissions:
+        notebook = work / "autograded" / sub.student / sub.assignment / f"{sub.assignment}.ipynb"
+        if sub.score is not None and notebook.is_file():
+            results = test_results(nbformat.read(notebook, as_version=4), sub.cells)
+            write_feedback(feedback / sub.student / sub.assignment / f"{sub.assignment}.html",
+                           sub.student, sub.assignment, results)
     top = {name: most for sub in submissions for name, (_, most) in sub.cells.items()}
     cell_max = {name: top[name] for name in order if name in top}
     write_report(out / "report.html", grades, cell_max, feedback)
@@ -230,10 +289,15 @@ def print_table(submissions: list[Submission], console: Console) -> None:
     console.print(table)
 
 
-def run_grade(folder: str, out: str) -> int:
+def run_grade(folder: str, out: str, workers: int | None = None, sandboxed: bool = True,
+              cell_timeout: int = 30) -> int:
     console = Console()
+    if workers is not None and workers < 1:
+        print(f"compatlab grade: --workers must be at least 1, not {workers}", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        submissions = grade_class(Path(folder).resolve(), Path(out).resolve())
+        submissions = grade_class(Path(folder).resolve(), Path(out).resolve(), workers=workers,
+                                  sandboxed=sandboxed, cell_timeout=cell_timeout)
     except UsageError as exc:
         print(f"compatlab grade: {exc}", file=sys.stderr)
         return EXIT_USAGE

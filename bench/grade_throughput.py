@@ -1,0 +1,122 @@
+"""Grading throughput: plain serial nbgrader against `compatlab grade --workers 2`.
+
+A benchmark, not a test: it prints figures and asserts nothing. One run, on one machine:
+
+1. a generated class: N students per lesson, each handing in one of that lesson's sample-class
+   notebooks (the reference solution and the wrong answers, in turn);
+2. serial nbgrader, as an instructor runs it by hand: one course, `generate_assignment` per
+   lesson, then `autograde` for one student after another, in this process, unsandboxed;
+3. `compatlab grade CLASS --workers 2` as a subprocess: its whole run (engines, generate,
+   grading, feedback, report), sandboxed as always.
+
+Both share one set of lab engines per run, as `compatlab grade` does (COMPATLAB_ENGINES), so
+the kernels do the same work. Reported: wall time of each, their ratio, and whether every
+score is identical. Target (issue F): >= 1.8x on 2 cores with identical scores.
+
+Run: `make bench` or `.venv/bin/python bench/grade_throughput.py [--per-lesson 4]`.
+"""
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from compatlab.backends import ENGINES_VARIABLE, lab_engines, stop_lab_engines
+from compatlab.grader.course import REPO, Course, source_notebook
+from compatlab.grader.release import sample_class
+from compatlab.process import engine_env
+
+SAMPLE = REPO / "data" / "sample-class" / "submitted"
+
+
+def generate_class(folder: Path, per_lesson: int) -> list[tuple[str, str]]:
+    """N students per lesson, cycling through that lesson's sample notebooks (blank excluded)."""
+    by_lesson: dict[str, list[str]] = {}
+    for student in sample_class(Course()):
+        if student.name != "blank-release":
+            by_lesson.setdefault(student.assignment, []).append(student.name)
+    jobs = []
+    for lesson, sources in sorted(by_lesson.items()):
+        for i in range(per_lesson):
+            student = f"student-{i:02d}"
+            target = folder / student / lesson
+            target.mkdir(parents=True)
+            shutil.copy(SAMPLE / sources[i % len(sources)] / lesson / f"{lesson}.ipynb", target)
+            jobs.append((lesson, student))
+    return jobs
+
+
+def serial_nbgrader(folder: Path, work: Path, jobs: list[tuple[str, str]]) -> tuple[float, dict]:
+    """nbgrader's own autograde, one student after another; (seconds grading, scores)."""
+    from nbgrader.api import Gradebook
+
+    course = Course()
+    shutil.copytree(folder, work / "submitted")
+    api = course.nbgrader_api(root=work, source_directory=course.solutions, release_directory=work / "release",
+                              submitted_directory=work / "submitted", autograded_directory=work / "autograded",
+                              feedback_directory=work / "feedback", db_url=f"sqlite:///{work / 'gradebook.db'}")
+    engines = lab_engines()
+    saved = dict(os.environ)
+    os.environ[ENGINES_VARIABLE] = json.dumps(engines)
+    os.environ.update(engine_env(engines["ollama"]))
+    try:
+        for lesson in sorted({lesson for lesson, _ in jobs}):
+            source_notebook(course, lesson)
+            assert api.generate_assignment(lesson, force=True, create=True)["success"]
+        start = time.perf_counter()
+        for lesson, student in jobs:
+            result = api.autograde(lesson, student, force=True, create=True)
+            if not result["success"]:
+                print(f"  serial nbgrader could not grade {student}/{lesson}", file=sys.stderr)
+        seconds = time.perf_counter() - start
+    finally:
+        stop_lab_engines()
+        os.environ.clear()  # the engines are gone: compatlab grade must not be sent to them
+        os.environ.update(saved)
+    with Gradebook(f"sqlite:///{work / 'gradebook.db'}") as gradebook:
+        scores = {(lesson, student): gradebook.find_submission(lesson, student).score for lesson, student in jobs}
+    return seconds, scores
+
+
+def compatlab_grade(folder: Path, out: Path, workers: int) -> tuple[float, dict]:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "compatlab", "grade", str(folder), "--out", str(out),
+                    "--workers", str(workers)], check=True, stdout=subprocess.DEVNULL, cwd=REPO)
+    seconds = time.perf_counter() - start
+    with open(out / "grades.csv", newline="") as handle:
+        scores = {(row["assignment"], row["student"]): float(row["score"]) if row["score"] else None
+                  for row in csv.DictReader(handle)}
+    return seconds, scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-lesson", type=int, default=4, help="students per lesson (default 4)")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="grade-bench-") as tmp:
+        tmp = Path(tmp)
+        jobs = generate_class(tmp / "class", args.per_lesson)
+        print(f"{len(jobs)} notebooks ({args.per_lesson} per lesson, {len({j[0] for j in jobs})} lessons), "
+              f"{os.cpu_count()} CPUs")
+        serial, serial_scores = serial_nbgrader(tmp / "class", tmp / "serial", jobs)
+        parallel, parallel_scores = compatlab_grade(tmp / "class", tmp / "parallel", args.workers)
+    same = serial_scores == parallel_scores
+    print(f"{'':34} {'seconds':>8} {'s/notebook':>11}")
+    print(f"{'serial nbgrader autograde':34} {serial:8.1f} {serial / len(jobs):11.2f}")
+    print(f"{f'compatlab grade --workers {args.workers} (whole run)':34} {parallel:8.1f} {parallel / len(jobs):11.2f}")
+    print(f"speed-up: {serial / parallel:.2f}x; scores identical: {'yes' if same else 'NO'}")
+    if not same:
+        for key in sorted(serial_scores):
+            if serial_scores[key] != parallel_scores.get(key):
+                print(f"  {key}: serial {serial_scores[key]} vs compatlab {parallel_scores.get(key)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -41,6 +41,13 @@ class Course:
     def master(self, assignment: str) -> Path:
         return self.solutions / assignment / f"{assignment}.py"
 
+    def config(self):
+        """grader/nbgrader_config.py, loaded as nbgrader would."""
+        return PyFileConfigLoader(self.config_file.name, str(self.config_file.parent)).load_config()
+
+    def course_id(self) -> str:
+        return self.config().CourseDirectory.course_id
+
     def nbgrader_api(self, settings: dict | None = None, **paths: str | Path):
         """nbgrader's API on grader/nbgrader_config.py, with CourseDirectory paths overridden
         (absolute paths) and any other `settings` ({section: {name: value}}) added: what
@@ -49,7 +56,7 @@ class Course:
         from nbgrader.coursedir import CourseDirectory
 
         with_venv_on_path()
-        config = PyFileConfigLoader(self.config_file.name, str(self.config_file.parent)).load_config()
+        config = self.config()
         for name, value in paths.items():
             setattr(config.CourseDirectory, name, str(value))
         for section, values in (settings or {}).items():

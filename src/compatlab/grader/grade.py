@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,8 +26,8 @@ from rich.table import Table
 
 from compatlab.backends import ENGINES_VARIABLE, lab_engines, stop_lab_engines
 from compatlab.grader import sandbox
-from compatlab.grader.course import Course, source_notebook
-from compatlab.grader.workers import graded, last_line
+from compatlab.grader.course import Course
+from compatlab.grader.workers import GradingError, GradingPool
 from compatlab.process import engine_env
 
 EXIT_GRADED, EXIT_NOT_GRADED, EXIT_USAGE = 0, 1, 2
@@ -35,10 +35,6 @@ EXIT_GRADED, EXIT_NOT_GRADED, EXIT_USAGE = 0, 1, 2
 
 class UsageError(Exception):
     """The command cannot start: a missing folder, an unknown assignment, nothing to grade."""
-
-
-class GradingError(Exception):
-    """nbgrader could not grade at all (e.g. it could not prepare an assignment)."""
 
 
 @dataclass
@@ -95,10 +91,10 @@ def notebook_problem(path: Path) -> str:
     return ""
 
 
-def _read_scores(api, submissions: list[Submission]) -> None:
+def _read_scores(db_url: str, course: Course, submissions: list[Submission]) -> None:
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gradebook:
+    with Gradebook(db_url, course.course_id()) as gradebook:
         for sub in submissions:
             if sub.problem:
                 continue
@@ -203,7 +199,6 @@ def _autograde(course: Course, work: Path, submissions: list[Submission], todo: 
                  feedback_directory=work / "feedback", solution_directory=work / "solution",
                  # workers share the gradebook: wait up to 10 minutes for another's write lock
                  db_url=f"sqlite:///{work / 'gradebook.db'}?timeout=600")
-    api = course.nbgrader_api(**paths)
 
     saved = dict(os.environ)
     box_root, bridges = work / "sandbox", None
@@ -211,29 +206,28 @@ def _autograde(course: Course, work: Path, submissions: list[Submission], todo: 
         # our own engines, never a COMPATLAB_ENGINES set from outside: the sandboxes reach only
         # loopback ports, and grades must not depend on someone else's engine
         os.environ.pop(ENGINES_VARIABLE, None)
-        engines = lab_engines()  # the unpaced profiles, shared by every kernel (see LESSON_ENGINES)
-        os.environ[ENGINES_VARIABLE] = json.dumps(engines)
-        os.environ.update(engine_env(engines["ollama"]))
         shutil.rmtree(box_root, ignore_errors=True)
-        if sandboxed:
-            box = sandbox.prepare(box_root, tuple(urlsplit(url).port for url in engines.values()))
-            os.environ.update(sandbox.settings_env(box))
-            bridges = sandbox.EngineBridges(box)
+        box = sandbox.prepare(box_root) if sandboxed else None
+        # what the workers inherit: the guarded kernel first in JUPYTER_PATH, the sandboxes' sockets
         os.environ["JUPYTER_PATH"] = os.pathsep.join(
             [str(sandbox.kernelspec_dir(box_root, sandboxed))] + [p for p in [saved.get("JUPYTER_PATH")] if p])
-        for assignment in new_lessons:
-            source_notebook(course, assignment)
-            result = api.generate_assignment(assignment, force=True, create=True)
-            if not result["success"]:
-                raise GradingError(f"nbgrader could not prepare {assignment}: {last_line(result.get('error'))}")
-        by_job = {(sub.assignment, sub.student): sub for sub in todo}
-        columns = (TextColumn("grading {task.description:<32}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-        with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task(f"with {workers} worker{'s' * (workers > 1)}", total=len(todo))
-            for job, problem in graded(course, paths, list(by_job), workers, cell_timeout, sandboxed):
-                by_job[job].problem = problem
-                progress.update(task, advance=1, description=job[1])
+        if box:
+            os.environ["JUPYTER_RUNTIME_DIR"] = str(box.runtime)
+        with GradingPool(course, paths, workers, cell_timeout, box_root if sandboxed else None) as pool:
+            engines = lab_engines()  # the unpaced profiles, shared by every kernel (see LESSON_ENGINES)
+            env = {ENGINES_VARIABLE: json.dumps(engines), **engine_env(engines["ollama"])}
+            if box:
+                box = replace(box, bridges=tuple(urlsplit(url).port for url in engines.values()))
+                env.update(sandbox.settings_env(box))
+                bridges = sandbox.EngineBridges(box)
+            by_job = {(sub.assignment, sub.student): sub for sub in todo}
+            columns = (TextColumn("grading {task.description:<32}"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+            with Progress(*columns, console=console, transient=False) as progress:
+                task = progress.add_task(f"with {workers} worker{'s' * (workers > 1)}", total=len(todo))
+                for job, problem in pool.grade(env, new_lessons, list(by_job)):
+                    by_job[job].problem = problem
+                    progress.update(task, advance=1, description=job[1])
     finally:
         if bridges:
             bridges.stop()
@@ -241,7 +235,7 @@ def _autograde(course: Course, work: Path, submissions: list[Submission], todo: 
         os.environ.clear()
         os.environ.update(saved)
         shutil.rmtree(box_root, ignore_errors=True)  # the kernels' private homes
-    _read_scores(api, submissions)
+    _read_scores(paths["db_url"], course, submissions)
 
 
 def grades_frame(submissions: list[Submission], order: list[str]) -> pd.DataFrame:

@@ -93,12 +93,13 @@ def kernelspec_dir(root: Path, sandboxed: bool) -> Path:
     return root / "jupyter"
 
 
-def prepare(root: Path, bridges: tuple[int, ...], **limits) -> Sandbox:
-    """The shared folders, world-writable and sticky like /tmp, since kernels run as other users."""
+def prepare(root: Path, **limits) -> Sandbox:
+    """The shared folders, world-writable and sticky like /tmp, since kernels run as other users.
+    The engines' ports (`bridges`) are added once the engines run."""
     for name in ("runtime", "bridges", "homes", "slots"):
         (root / name).mkdir(parents=True, exist_ok=True)
         (root / name).chmod(0o1777)
-    return Sandbox(str(root), bridges=bridges, **limits)
+    return Sandbox(str(root), **limits)
 
 
 class EngineBridges:

@@ -1,43 +1,52 @@
-"""Grading students in parallel: a pool of worker processes, each running nbgrader's autograde.
+"""Grading students in parallel: a pool of worker processes, each running nbgrader.
 
 nbgrader grades one submission after another (jupyter/nbgrader#174). The costly part is the
 notebook's kernel, so N worker processes each drive their own kernels, all writing to the one
 gradebook: SQLite serialises their short write transactions, and a generous lock timeout in the
-database URL makes a worker wait for another's write instead of failing. A worker process that
-dies takes only its own submissions with it: those are retried once in a fresh pool, then
-reported as failed, and the rest of the class is graded.
+database URL makes a worker wait for another's write instead of failing.
+
+The pool starts before anything else, so the workers' imports (nbgrader, nbconvert: seconds
+each) overlap the lab engines' start; the workers then prepare the lessons too
+(`generate_assignment`, side by side), and each lesson's submissions are graded as soon as it is
+ready. A worker process that dies takes only its own tasks with it: those are tried once more
+in a fresh pool, then reported as failed, and the rest of the class is graded.
 """
 
 import json
 import os
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 
 from compatlab.grader import sandbox
-from compatlab.grader.course import Course
+from compatlab.grader.course import Course, source_notebook
 
-ATTEMPTS = 2  # a submission whose worker process dies is tried this many times
+ATTEMPTS = 2  # a task whose worker process dies is tried this many times
 
-_api = None  # one nbgrader API per worker process, built once
-_slot = None  # the lock that holds this worker's sandbox user
+_course = None  # this worker's course and nbgrader API, built once
+_api = None
+_uid = None  # this worker's sandbox user (None: no user switch)
+_slot = None  # the lock that holds that user
 
 
-def _start(course_root: str, paths: dict[str, str], settings: dict, sandboxed: bool) -> None:
-    global _api, _slot
-    if sandboxed:  # a user of its own, so a fork bomb spends only this worker's process budget
-        box = json.loads(os.environ[sandbox.SETTINGS_VARIABLE])
-        box["uid"], _slot = sandbox.claim_uid(Path(box["root"]))
-        os.environ[sandbox.SETTINGS_VARIABLE] = json.dumps(box)
+class GradingError(Exception):
+    """nbgrader could not grade at all (e.g. it could not prepare an assignment)."""
+
+
+def _start(course_root: str, paths: dict[str, str], settings: dict, box_root: str | None) -> None:
+    global _course, _api, _uid, _slot
+    if box_root:  # a user of its own, so a fork bomb spends only this worker's process budget
+        _uid, _slot = sandbox.claim_uid(Path(box_root))
         # IPC socket files go in the shared runtime folder, named for this worker (the default is
         # relative to the kernel's working folder, which is not the worker's)
-        ipc = {"ip": str(Path(os.environ["JUPYTER_RUNTIME_DIR"]) / f"kernel-{os.getpid()}")}
+        ipc = {"ip": str(Path(box_root) / "runtime" / f"kernel-{os.getpid()}")}
         settings = {**settings, "KernelManager": {**settings["KernelManager"], **ipc}}
-    _api = Course(Path(course_root)).nbgrader_api(settings=settings, **paths)
+    _course = Course(Path(course_root))
+    _api = _course.nbgrader_api(settings=settings, **paths)
 
 
 def nbgrader_settings(cell_timeout: int, sandboxed: bool) -> dict:
@@ -62,39 +71,96 @@ def last_line(text: str | None) -> str:
     return lines[-1].strip() if lines else "no detail"
 
 
-def grade_one(assignment: str, student: str) -> str:
-    """Autograde one submission in this worker; "" when nbgrader scored it, else why not."""
+def _failure(result: dict, what: str) -> str:
+    """Log nbgrader's whole story (the parent sends this process's stderr to grading.log) and
+    return its last line."""
+    print(f"--- nbgrader could not {what}:\n{result.get('log')}\n{result.get('error')}", file=sys.stderr, flush=True)
+    return last_line(result.get("error") or result.get("log"))
+
+
+def prepare_one(assignment: str) -> str:
+    """generate_assignment for one lesson in this worker; "" when done, else why not."""
+    source_notebook(_course, assignment)
+    result = _api.generate_assignment(assignment, force=True, create=True)
+    return "" if result["success"] else _failure(result, f"prepare {assignment}")
+
+
+def grade_one(env: dict[str, str], assignment: str, student: str) -> str:
+    """Autograde one submission in this worker, its kernel started with `env` (the engines'
+    addresses, the sandbox's settings); "" when nbgrader scored it, else why not."""
+    os.environ.update(env)
+    if sandbox.SETTINGS_VARIABLE in env:
+        os.environ[sandbox.SETTINGS_VARIABLE] = json.dumps({**json.loads(env[sandbox.SETTINGS_VARIABLE]), "uid": _uid})
     result = _api.autograde(assignment, student, force=True, create=True)
-    if result["success"]:
-        return ""
-    print(f"--- nbgrader could not grade {student}/{assignment}:\n{result.get('log')}\n{result.get('error')}",
-          file=sys.stderr, flush=True)  # the parent sends this process's stderr to grading.log
-    return "nbgrader failed: " + last_line(result.get("error") or result.get("log"))
+    return "" if result["success"] else "nbgrader failed: " + _failure(result, f"grade {student}/{assignment}")
 
 
-def graded(course: Course, paths: dict[str, str], jobs: list[tuple[str, str]], workers: int,
-           cell_timeout: int = 30, sandboxed: bool = False) -> Iterator[tuple[tuple[str, str], str]]:
-    """Grade (assignment, student) jobs with `workers` processes; yield (job, problem) as each
-    finishes, problem "" on success."""
-    settings = nbgrader_settings(cell_timeout, sandboxed)
-    tries: Counter = Counter()
-    pending = list(jobs)
-    while pending:
+class GradingPool:
+    """`workers` processes that prepare lessons and grade submissions; they start at once."""
+
+    def __init__(self, course: Course, paths: dict[str, Path], workers: int, cell_timeout: int = 30,
+                 box_root: Path | None = None) -> None:
+        # box_root: sandboxed kernels (their folders must exist: sandbox.prepare); None: plain ones
+        self.initargs = (str(course.root), {k: str(v) for k, v in paths.items()},
+                         nbgrader_settings(cell_timeout, box_root is not None), box_root and str(box_root))
+        self.workers = max(1, workers)
+        self.executor = self._spawn()
+
+    def _spawn(self) -> ProcessPoolExecutor:
         # spawn, not fork: the parent holds threads (engines' watchers, rich) that fork would copy
-        with ProcessPoolExecutor(max(1, workers), mp_context=get_context("spawn"), initializer=_start,
-                                 initargs=(str(course.root), {k: str(v) for k, v in paths.items()}, settings,
-                                           sandboxed)) as pool:
-            futures = {pool.submit(grade_one, *job): job for job in pending}
-            pending = []
-            for future in as_completed(futures):
-                job = futures[future]
-                try:
-                    yield job, future.result()
-                except BrokenProcessPool:
-                    tries[job] += 1
-                    if tries[job] < ATTEMPTS:
-                        pending.append(job)
+        executor = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_start,
+                                       initargs=self.initargs)
+        executor.submit(os.getpid)  # the processes start with the first task: start them now
+        return executor
+
+    def close(self) -> None:
+        self.executor.shutdown(cancel_futures=True)
+
+    def __enter__(self) -> "GradingPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def grade(self, env: dict[str, str], lessons: list[str],
+              jobs: list[tuple[str, str]]) -> Iterator[tuple[tuple[str, str], str]]:
+        """Prepare `lessons`, then grade (assignment, student) jobs, each as soon as its lesson is
+        ready; yield (job, problem) as each finishes, problem "" on success. Raises GradingError
+        when a lesson cannot be prepared."""
+        waiting = defaultdict(list)  # lesson -> its jobs, until the lesson is prepared
+        for job in jobs:
+            waiting[job[0]].append(job)
+        queue = [("prepare", lesson) for lesson in lessons]
+        queue += [("grade", job) for lesson in list(waiting) if lesson not in lessons for job in waiting.pop(lesson)]
+        tries: Counter = Counter()
+        while queue:
+            running = {self._submit(task, env): task for task in queue}
+            queue = []
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    kind, what = task = running.pop(future)
+                    try:
+                        problem = future.result()
+                    except BrokenProcessPool:
+                        tries[task] += 1
+                        if tries[task] < ATTEMPTS:
+                            queue.append(task)
+                            continue
+                        problem = "the grading process died (out of memory or killed)"
+                    except Exception as exc:  # noqa: BLE001 -- one student's failure never stops the class
+                        problem = f"grading failed: {type(exc).__name__}: {exc}"
+                    if kind == "grade":
+                        yield what, problem
+                    elif problem:
+                        raise GradingError(f"nbgrader could not prepare {what}: {problem}")
                     else:
-                        yield job, "the grading process died (out of memory or killed)"
-                except Exception as exc:  # noqa: BLE001 -- one student's failure never stops the class
-                    yield job, f"grading failed: {type(exc).__name__}: {exc}"
+                        for job in waiting.pop(what, []):
+                            running[self._submit(("grade", job), env)] = ("grade", job)
+            if queue:  # the pool broke: a fresh one for what it took with it
+                self.executor.shutdown(cancel_futures=True)
+                self.executor = self._spawn()
+
+    def _submit(self, task: tuple, env: dict[str, str]):
+        kind, what = task
+        return self.executor.submit(prepare_one, what) if kind == "prepare" else self.executor.submit(grade_one, env, *what)

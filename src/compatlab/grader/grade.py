@@ -149,8 +149,10 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
     todo = [s for s in submissions if not s.problem and state["submissions"].get(s.key) != s.fingerprint]
     new_lessons = [name for name in masters if name not in state["masters"]]
     with stderr_to(work / "grading.log"):
-        _autograde(course, work, submissions, todo, new_lessons, console, workers or os.cpu_count() or 1,
-                   sandboxed, cell_timeout)
+        if todo or new_lessons:  # else nothing changed since the last run: no engines, no workers
+            _autograde(course, work, todo, new_lessons, console, workers or os.cpu_count() or 1, sandboxed,
+                       cell_timeout)
+        _read_scores(_gradebook_url(work), course, submissions)
     reused = sum(1 for s in submissions if not s.problem) - len(todo)
     if reused:
         console.print(f"{len(todo)} submissions graded now; {reused} unchanged since the last run into {out} kept their grades")
@@ -187,7 +189,12 @@ def cell_order(course: Course, submissions: list[Submission]) -> list[str]:
     return order
 
 
-def _autograde(course: Course, work: Path, submissions: list[Submission], todo: list[Submission],
+def _gradebook_url(work: Path) -> str:
+    # workers share the gradebook: wait up to 10 minutes for another's write lock
+    return f"sqlite:///{work / 'gradebook.db'}?timeout=600"
+
+
+def _autograde(course: Course, work: Path, todo: list[Submission],
                new_lessons: list[str], console: Console, workers: int, sandboxed: bool, cell_timeout: int) -> None:
     for sub in todo:
         target = work / "submitted" / sub.student / sub.assignment
@@ -197,8 +204,7 @@ def _autograde(course: Course, work: Path, submissions: list[Submission], todo: 
     paths = dict(root=work, source_directory=course.solutions, release_directory=work / "release",
                  submitted_directory=work / "submitted", autograded_directory=work / "autograded",
                  feedback_directory=work / "feedback", solution_directory=work / "solution",
-                 # workers share the gradebook: wait up to 10 minutes for another's write lock
-                 db_url=f"sqlite:///{work / 'gradebook.db'}?timeout=600")
+                 db_url=_gradebook_url(work))
 
     saved = dict(os.environ)
     box_root, bridges = work / "sandbox", None
@@ -235,7 +241,6 @@ def _autograde(course: Course, work: Path, submissions: list[Submission], todo: 
         os.environ.clear()
         os.environ.update(saved)
         shutil.rmtree(box_root, ignore_errors=True)  # the kernels' private homes
-    _read_scores(paths["db_url"], course, submissions)
 
 
 def grades_frame(submissions: list[Submission], order: list[str]) -> pd.DataFrame:

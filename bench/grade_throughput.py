@@ -13,9 +13,10 @@ Both share one set of lab engines per run, as `compatlab grade` does (COMPATLAB_
 the kernels do the same work. Reported: wall time of each, their ratio, and whether every
 score is identical. Target (issue F): >= 1.8x on 2 cores with identical scores.
 
-First it measures this machine's ceiling: how much faster two CPU-bound processes finish side
-by side than one after the other. Virtual CPUs that share a physical core, or a busy host, keep
-that well under 2x, and no two-worker grader can beat it.
+First it measures what two CPU-bound processes side by side gain on this machine over one
+after the other: 2.00x on two free cores, less where virtual CPUs share a physical core or the
+host is busy. Grading is not purely CPU-bound (kernels wait on engines and timeouts), so it can
+beat that figure; it is context for the ratio, not a bound.
 
 Run: `make bench` or `.venv/bin/python bench/grade_throughput.py [--per-lesson 4]`.
 """
@@ -102,7 +103,7 @@ def compatlab_grade(folder: Path, out: Path, workers: int) -> tuple[float, dict]
 SPIN = "s = 0\nfor i in range(15_000_000): s += i"  # pure CPU: no I/O, no memory traffic
 
 
-def parallel_ceiling(workers: int) -> float:
+def cpu_parallelism(workers: int) -> float:
     """Seconds for `workers` copies of SPIN one after another, over seconds side by side."""
     def run(copies: int) -> float:
         start = time.perf_counter()
@@ -123,17 +124,15 @@ def main() -> None:
         jobs = generate_class(tmp / "class", args.per_lesson)
         print(f"{len(jobs)} notebooks ({args.per_lesson} per lesson, {len({j[0] for j in jobs})} lessons), "
               f"{os.cpu_count()} CPUs")
-        ceiling = parallel_ceiling(args.workers)
-        print(f"this machine's ceiling: {args.workers} CPU-bound processes side by side do {ceiling:.2f}x the "
-              f"work of one")
+        print(f"pure CPU here: {args.workers} processes side by side do {cpu_parallelism(args.workers):.2f}x "
+              f"the work of one")
         serial, serial_scores = serial_nbgrader(tmp / "class", tmp / "serial", jobs)
         parallel, parallel_scores = compatlab_grade(tmp / "class", tmp / "parallel", args.workers)
     same = serial_scores == parallel_scores
     print(f"{'':34} {'seconds':>8} {'s/notebook':>11}")
     print(f"{'serial nbgrader autograde':34} {serial:8.1f} {serial / len(jobs):11.2f}")
     print(f"{f'compatlab grade --workers {args.workers} (whole run)':34} {parallel:8.1f} {parallel / len(jobs):11.2f}")
-    print(f"speed-up: {serial / parallel:.2f}x ({serial / parallel / ceiling:.0%} of the machine's "
-          f"{ceiling:.2f}x ceiling); scores identical: {'yes' if same else 'NO'}")
+    print(f"speed-up: {serial / parallel:.2f}x; scores identical: {'yes' if same else 'NO'}")
     if not same:
         for key in sorted(serial_scores):
             if serial_scores[key] != parallel_scores.get(key):

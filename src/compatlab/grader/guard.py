@@ -84,6 +84,10 @@ def main() -> None:
 
     from compatlab.grader import relay
 
+    # the kernel's own terminal output (ipykernel's banner when it has no parent process to
+    # report to, a cell's os.write(1, …)) goes where its stderr goes, grading.log: never the
+    # instructor's console
+    os.dup2(2, 1)
     if os.environ.get("COMPATLAB_RELAY"):  # sandboxed: the lab engines are reached through the relay
         relay.start_in_thread("in", relay.parse(os.environ["COMPATLAB_RELAY"].split()))
     app = IPKernelApp.instance()

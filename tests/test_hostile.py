@@ -87,10 +87,13 @@ report(internet=attempt(lambda: httpx.get("https://pypi.org/simple/", timeout=3)
        host_port=attempt(lambda: socket.create_connection(("127.0.0.1", {host_port}), timeout=3).close()))
 ''' + "\n".join(line for line in MASTER.read_text().split('"grade_id": "read_usage"')[1].split("\n# %%")[0]
                 .splitlines()[1:] if "###" not in line)},
-    "floods-output": {"content_text": '''for i in range(100_000):
-    print("flood " * 10)
-''' + "\n".join(line for line in MASTER.read_text().split('"grade_id": "content_text"')[1].split("\n# %%")[0]
-                .splitlines()[1:] if "###" not in line)},
+    # the answer first, then 6 MB of output: on a slow, loaded machine the flood may outlast the
+    # cell's time limit, and the answer must be defined either way
+    "floods-output": {"content_text": "\n".join(line for line in MASTER.read_text().split('"grade_id": "content_text"')[1]
+                                                .split("\n# %%")[0].splitlines()[1:] if "###" not in line) + '''
+for i in range(10_000):
+    print("flood " * 100)
+'''},
     "writes-outside": {"content_text": REPORT + '''
 import compatlab
 repo = pathlib.Path(compatlab.__file__).resolve().parents[2]

@@ -158,7 +158,7 @@ class GradingPool:
                         for job in waiting.pop(what, []):
                             running[self._submit(("grade", job), env)] = ("grade", job)
             if queue:  # the pool broke: a fresh one for what it took with it
-                self.executor.shutdown(cancel_futures=True)
+                self.close()
                 self.executor = self._spawn()
 
     def _submit(self, task: tuple, env: dict[str, str]):

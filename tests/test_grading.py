@@ -253,7 +253,7 @@ def test_grade_grades_the_rest_of_the_class_around_broken_notebooks(tmp_path):
     with open(tmp_path / "out" / "grades.csv", newline="") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
     assert rows["ada"]["status"] == "graded" and rows["ada"]["score"] == rows["ada"]["max_score"]
-    assert rows["bob"]["status"] == "compat-harness.ipynb is not valid JSON" and rows["bob"]["score"] == ""
+    assert rows["bob"]["status"] == "compat-harness.ipynb is not valid JSON (line 1)" and rows["bob"]["score"] == ""
     assert rows["cy"]["status"] == "missing compat-harness.ipynb (found my-copy.ipynb)"
 
 

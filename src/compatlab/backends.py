@@ -80,9 +80,10 @@ LESSON_ENGINES = {**{profile: ("--profile", profile) for profile in LESSON_PROFI
 _started: dict[str, "EngineProcess"] = {}
 
 
-def lab_engines(names: tuple[str, ...] = LESSON_PROFILES) -> dict[str, str]:
+def lab_engines(names: tuple[str, ...] = LESSON_PROFILES, prefix: tuple[str, ...] = ()) -> dict[str, str]:
     """A lab engine's root URL per name (see LESSON_ENGINES): the shared ones named in
-    COMPATLAB_ENGINES, the rest started now (one process each, stopped when the kernel exits)."""
+    COMPATLAB_ENGINES, the rest started now (one process each, stopped when the kernel exits),
+    each through `prefix` (`compatlab grade`: a sandbox of their own)."""
     from compatlab.process import EngineProcess
 
     unknown = [name for name in names if name not in LESSON_ENGINES]
@@ -90,7 +91,8 @@ def lab_engines(names: tuple[str, ...] = LESSON_PROFILES) -> dict[str, str]:
         raise ValueError(f"no lab engine called {', '.join(unknown)}; choose from {', '.join(LESSON_ENGINES)}")
     shared = json.loads(os.environ.get(ENGINES_VARIABLE) or "{}")
     missing = [name for name in names if name not in shared and name not in _started]
-    launched = {name: EngineProcess(*LESSON_ENGINES[name], fast=name != "paced").launch() for name in missing}
+    launched = {name: EngineProcess(*LESSON_ENGINES[name], fast=name != "paced", prefix=prefix).launch()
+                for name in missing}
     for name, engine in launched.items():  # they boot side by side (~0.5 s each)
         _started[name] = engine.wait_ready()
     return {name: shared.get(name) or _started[name].url for name in names}

@@ -45,7 +45,8 @@ def _tour(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     from compatlab.grader.grade import run_grade
 
-    return run_grade(args.submissions, args.out, args.workers, not args.no_sandbox, args.cell_timeout)
+    return run_grade(args.submissions, args.out, args.workers, not args.no_sandbox, args.cell_timeout,
+                     args.notebook_timeout)
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -113,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="students graded at once (default: the CPU count)")
     grade.add_argument("--cell-timeout", type=int, default=30, metavar="SECONDS",
                        help="time limit per notebook cell (default: 30)")
+    grade.add_argument("--notebook-timeout", type=int, default=600, metavar="SECONDS",
+                       help="time limit for a whole notebook (default: 600)")
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run student code with the grader's rights (see README, 'Grading safely')")
     grade.set_defaults(func=_grade)

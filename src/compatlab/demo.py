@@ -11,6 +11,7 @@ from rich.console import Console
 from compatlab.grader.course import Course
 from compatlab.grader.grade import grade_class, print_table
 from compatlab.grader.release import sample_class
+from compatlab.grader.safe_text import console as console_text
 
 
 def run_demo(out: Path | None = None, console: Console | None = None) -> int:
@@ -30,7 +31,8 @@ def run_demo(out: Path | None = None, console: Console | None = None) -> int:
             landed += 1
         else:
             band = f"{expected.band[0]:g}-{expected.band[1]:g}" if expected else "none"
-            console.print(f"[red]{sub.student}: score {sub.score} is outside its band {band} ({sub.status})[/]")
+            console.print(f"[red]{console_text(sub.key)}: score {sub.score} is outside its band {band} "
+                          f"({console_text(sub.status)})[/]")
     console.print(f"Report: {out / 'report.html'}   grades: {out / 'grades.csv'}   feedback: {out / 'feedback'}/")
     console.print(f"{landed} of {len(submissions)} submissions landed in their expected score band.")
     return 0 if landed == len(submissions) else 1

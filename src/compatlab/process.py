@@ -39,8 +39,10 @@ def die_with_parent() -> None:
 class EngineProcess:
     """A lab engine in a child process, on a free loopback port unless told otherwise."""
 
-    def __init__(self, *args: str, host: str = "127.0.0.1", port: int = 0, fast: bool = False) -> None:
+    def __init__(self, *args: str, host: str = "127.0.0.1", port: int = 0, fast: bool = False,
+                 prefix: tuple[str, ...] = ()) -> None:
         self.args = list(args)
+        self.prefix = list(prefix)  # run the engine through this (grading: a sandbox of its own)
         if fast:  # no pacing, no load time: what tests and benchmarks want
             self.args += ["--tokens-per-second", "0", "--ttft-ms", "0", "--load-ms", "0"]
         self.host, self.port = host, port
@@ -58,7 +60,7 @@ class EngineProcess:
     def launch(self) -> "EngineProcess":
         """Start the process without waiting. Call from the thread that will outlive the engine:
         the kernel's parent-death signal fires when the launching *thread* ends."""
-        self._command = [sys.executable, "-m", "compatlab", "engine", "serve",
+        self._command = [*self.prefix, sys.executable, "-m", "compatlab", "engine", "serve",
                          "--host", self.host, "--port", str(self.port), *self.args]
         self.process = subprocess.Popen(self._command, stdout=subprocess.PIPE, stderr=self._stderr,
                                         stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
@@ -80,7 +82,8 @@ class EngineProcess:
             if self.process.poll() is not None:
                 break
         self.stop()
-        raise EngineStartError(f"the lab engine did not start ({' '.join(self._command[1:])}):\n{self.stderr()}")
+        raise EngineStartError(f"the lab engine did not start ({' '.join(self._command[len(self.prefix) + 1:])}):\n"
+                               f"{self.stderr()}")
 
     def stderr(self) -> str:
         self._stderr.seek(0)

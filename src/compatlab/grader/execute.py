@@ -1,60 +1,280 @@
-"""nbgrader's Execute preprocessor, with a cap on what one cell may print, and a score for a
-notebook whose kernel dies.
+"""Running one submission's cells in the sandbox: nbclient, with every message of the kernel
+treated as hostile input.
 
-nbgrader keeps every output of a cell in memory until the notebook is written, so a submission
-that prints in a loop could exhaust the grader before the cell's time limit stops it. Past the
-cap a cell's further output is dropped and one line says so; the cell still runs to its end
-or its time limit and is scored on whether it raised, as always.
+The runner (runner.py) uses `GradingClient` instead of nbgrader's Execute. It differs in what it
+accepts from the kernel, which runs the learner's code:
 
-When a submission kills its own kernel (or the memory cap does), nbgrader gives up on the whole
-notebook and records no score. Here the cell that was running gets an error, every later code
-cell gets one too without running, and the notebook is scored: the tests that ran count.
+- Output is capped per cell and per notebook, counting every message the kernel sends (display
+  updates and widget messages too), and no single message may exceed `message_bytes` (ZeroMQ
+  drops the connection). Past a cap, further output is dropped and one line says so; errors
+  and stderr are kept, shortened, since dropping them would turn failed tests into passes.
+- No widgets: comm messages are ignored, so no output can be captured into a widget.
+- In a test cell, `execute_result` (which nbgrader would read as partial credit) and
+  `clear_output` (which could wipe a failure) are ignored: a test passes or fails whole.
+- A test cell must end with the guard's receipt (guard.py) saying nothing was patched while it
+  ran; otherwise the runner adds the error that fails it. Any cell whose receipt reports a
+  change, or is missing, is noted for review.
+- Time: each cell has a limit; when it passes, the kernel is interrupted, and a kernel that is
+  still busy `interrupt_grace` seconds later is stopped. The whole notebook has a limit too.
+  Once the kernel has died or been stopped, the later cells are marked "not run", and the
+  notebook is still scored: the tests that ran count.
+- A malformed message is dropped, never allowed to stop the run.
 """
 
 import json
+import os
+from time import monotonic
 
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+import zmq
+from jupyter_client import AsyncKernelClient, AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpec
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionComplete, DeadKernelError
+from nbclient.util import ensure_async
 from nbformat.v4 import new_output
-from nbgrader.preprocessors import Execute
-from traitlets import Integer
+from traitlets import Dict, Float, Integer, List, Unicode
+
+from compatlab.grader.guard import RECEIPT
 
 
-def _error(message: str):
-    return new_output("error", ename="KernelDied", evalue=message, traceback=[f"KernelDied: {message}"])
+def _failure(msg_type: str, content: dict) -> bool:
+    return msg_type == "error" or (msg_type == "stream" and content.get("name") == "stderr")
 
 
-class GradingExecute(Execute):
-    max_cell_output = Integer(2_000_000, help="bytes of output kept per cell").tag(config=True)
+def _shortened(msg_type: str, content: dict) -> dict:
+    if msg_type == "error":
+        return {"ename": str(content.get("ename", "Error"))[:200], "evalue": str(content.get("evalue", ""))[:2000],
+                "traceback": []}
+    return {"name": "stderr", "text": str(content.get("text", ""))[:2000]}
 
-    def preprocess(self, nb, resources=None, km=None):
-        self._output_bytes: dict[int, int] = {}
-        self._dead = False
-        return super().preprocess(nb, resources, km)
 
-    def preprocess_cell(self, cell, resources, index):
-        if self._dead:
-            if cell.cell_type == "code":
-                cell.outputs = [_error("not run: the kernel had died in an earlier cell")]
-            return cell, resources
+def error_output(ename: str, evalue: str):
+    return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+class GradedKernelClient(AsyncKernelClient):
+    """A kernel client whose sockets refuse oversized messages (ZeroMQ drops that connection)."""
+
+    message_bytes = Integer(8 * 2**20).tag(config=True)
+
+    def _create_connected_socket(self, channel: str, identity: bytes | None = None):
+        from jupyter_client.connect import channel_socket_types
+
+        sock = self.context.socket(channel_socket_types[channel])
+        sock.linger = 1000
+        sock.setsockopt(zmq.MAXMSGSIZE, self.message_bytes)  # before connect: applies to the connection
+        if identity:
+            sock.identity = identity
+        sock.connect(self._make_url(channel))
+        return sock
+
+
+class GradedKernelManager(AsyncKernelManager):
+    """Starts the guarded kernel (kernel.py) with the command prefix the runner was given
+    (setpriv to the kernel's own user, prlimit), whatever kernelspec the notebook names."""
+
+    prefix = List(Unicode()).tag(config=True)
+    python = Unicode().tag(config=True)
+    kernel_env = Dict().tag(config=True)
+
+    @property
+    def kernel_spec(self) -> KernelSpec:
+        return KernelSpec(argv=[*self.prefix, self.python, "-m", "compatlab.grader.kernel", "-f", "{connection_file}"],
+                          env=self.kernel_env, language="python", display_name="Python 3 (compatlab grading)",
+                          # the kernel interrupts itself when asked on its control channel: no
+                          # signal from us has to cross the user switch
+                          interrupt_mode="message")
+
+    def _client_factory_default(self):
+        return GradedKernelClient
+
+    def write_connection_file(self, **kwargs) -> None:
+        super().write_connection_file(**kwargs)
+        # jupyter_client writes it 0600; the kernel runs as a user of its own and must read it.
+        # Its folder is the runner's (0711), so nobody else in the sandbox can list it.
+        os.chmod(self.connection_file, 0o644)
+
+
+class GradingClient(NotebookClient):
+    """See the module's docstring. `roles[i]` is "test", "lesson" or "student" for cell i and
+    `labels[i]` how a review note names it."""
+
+    notebook_timeout = Integer(600).tag(config=True)
+    cell_output_bytes = Integer(2_000_000).tag(config=True)
+    notebook_output_bytes = Integer(10_000_000).tag(config=True)
+    interrupt_grace = Float(10.0).tag(config=True)
+
+    def __init__(self, nb, roles: list[str], labels: list[str], **kw) -> None:
+        kw.setdefault("kernel_manager_class", GradedKernelManager)
+        # shutdown "immediate": the kernel is killed at the end, not asked and waited for
+        super().__init__(nb, allow_errors=True, interrupt_on_timeout=True, raise_on_iopub_timeout=False,
+                         store_widget_state=False, record_timing=False, shutdown_kernel="immediate", **kw)
+        self.error_on_timeout = {"ename": "CellTimeoutError", "evalue": "", "traceback": []}
+        self.comm_open_handlers = {}
+        self.roles, self.labels = roles, labels
+        self.review: list[str] = []
+        self.on_cell_executed = self._note_reply
+
+    def reset_execution_trackers(self) -> None:
+        super().reset_execution_trackers()
+        self.receipts: dict[int, list[dict]] = {}
+        self.cell_bytes: dict[int, int] = {}
+        self.notebook_bytes = 0
+        self.capped: set[int] = set()
+        self.timed_out = False
+        self.cell_limit = self.timeout
+
+    # ---------------------------------------------------------------- the cells, in order
+
+    async def async_run(self):
+        """Run every code cell under the limits; the notebook, with outputs, whatever happens."""
+        self.reset_execution_trackers()
+        deadline = monotonic() + self.notebook_timeout
+        finished = False
         try:
-            return super().preprocess_cell(cell, resources, index)
-        except DeadKernelError:
-            self._dead = True
-            cell.outputs.append(_error("the kernel died while this cell ran"))
-            return cell, resources
-        except CellTimeoutError as exc:  # the interrupt after the time limit was not answered
-            cell.outputs.append(new_output("error", ename="CellTimeoutError", evalue=str(exc).splitlines()[0],
-                                           traceback=[]))
-            return cell, resources
+            async with self.async_setup_kernel(cleanup_kc=True):
+                await self.async_wait_for_reply(await ensure_async(self.kc.kernel_info()))
+                await self._run_cells(deadline)
+                finished = True
+        except Exception:
+            if not finished:
+                raise
+            self.log.warning("stopping the kernel failed; the sandbox ends it anyway", exc_info=True)
+        return self.nb
 
-    def output(self, outs, msg, display_id, cell_index):
-        size = self._output_bytes.get(cell_index, 0)
-        if size > self.max_cell_output:
+    async def _run_cells(self, deadline: float) -> None:
+        stopped = ""  # once set: why the kernel is gone, for every later cell
+        for index, cell in enumerate(self.nb.cells):
+            if cell.cell_type != "code" or not cell.source.strip():
+                continue
+            if stopped:
+                cell.outputs = [error_output("NotRun", stopped)]
+                continue
+            left = deadline - monotonic()
+            if left < 1:
+                await self._stop_kernel()
+                stopped = f"not run: the notebook reached its time limit of {self.notebook_timeout} s"
+                cell.outputs = [error_output("NotebookTimeout", stopped)]
+                continue
+            stopped = await self._run_cell(cell, index, min(self.timeout, left))
+
+    async def _run_cell(self, cell, index: int, limit: float) -> str:
+        """Run one cell; "" if the kernel lives on, else why the later cells will not run."""
+        self.cell_limit, self.timed_out = max(1, int(limit)), False
+        try:
+            await self.async_execute_cell(cell, index, execution_count=self.code_cells_executed + 1)
+        except DeadKernelError:
+            cell.outputs.append(error_output("KernelDied", "the kernel died while this cell ran "
+                                                           "(it crashed, was killed, or hit the memory limit)"))
+            return "not run: the kernel had died in an earlier cell"
+        if self.timed_out:
+            if not await self._kernel_answers(self.interrupt_grace):
+                await self._stop_kernel()
+                cell.outputs.append(error_output(
+                    "CellTimeoutError", f"the cell ran past its {self.cell_limit} s limit and ignored the interrupt, "
+                                        "so the kernel was stopped"))
+                return "not run: the kernel was stopped after an earlier cell ignored its interrupt"
+            return ""
+        self._check_receipt(cell, index)
+        return ""
+
+    def _get_timeout(self, cell) -> int:
+        return self.cell_limit
+
+    async def _async_handle_timeout(self, timeout: int, cell=None):
+        self.timed_out = True
+        self.error_on_timeout = {"ename": "CellTimeoutError", "evalue": f"the cell ran past its {timeout} s limit",
+                                 "traceback": []}
+        return await super()._async_handle_timeout(timeout, cell)
+
+    async def _kernel_answers(self, within: float) -> bool:
+        """Is the kernel idle again? A kernel_info request waits behind a cell still running."""
+        msg_id = await ensure_async(self.kc.kernel_info())
+        end = monotonic() + within
+        while (left := end - monotonic()) > 0:
+            try:
+                reply = await ensure_async(self.kc.shell_channel.get_msg(timeout=left))
+            except Exception:  # noqa: BLE001 -- queue.Empty: no answer in time
+                return False
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                return True
+        return False
+
+    async def _stop_kernel(self) -> None:
+        try:
+            await ensure_async(self.km.shutdown_kernel(now=True))
+        except Exception:  # noqa: BLE001 -- already gone
+            pass
+
+    def _note_reply(self, cell, cell_index, execute_reply):
+        """An error reply with no error output (a timeout, or a kernel with tracebacks silenced)
+        still fails the cell: nbgrader's rule, kept."""
+        content = (execute_reply or {}).get("content", {})
+        if content.get("status") == "error":
+            ename = str(content.get("ename", "Error"))
+            if not any(o.output_type == "error" and o.get("ename") == ename for o in cell.outputs):
+                cell.outputs.append(error_output(ename, str(content.get("evalue", ""))[:2000]))
+
+    def _check_receipt(self, cell, index: int) -> None:
+        receipts = self.receipts.pop(index, [])
+        changed = sorted({str(item)[:120] for receipt in receipts for item in receipt.get("changed") or []})[:8]
+        test = self.roles[index] == "test"
+        if not receipts:
+            note = "the grader's guard sent no report for this cell: code in the notebook changed the kernel's machinery"
+            if test:
+                cell.outputs.append(error_output("GraderGuard", note + ", so this test does not count"))
+            self.review.append(f"{self.labels[index]}: {note}")
+        elif changed:
+            note = f"the notebook's code changed {', '.join(changed)} while this cell ran"
+            if test:
+                cell.outputs.append(error_output("GraderGuard", note + "; tests do not count while the test machinery is patched"))
+            self.review.append(f"{self.labels[index]}: {note}")
+        refused = sorted({str(item)[:200] for receipt in receipts for item in receipt.get("refused") or []})[:3]
+        if refused:
+            self.review.append(f"{self.labels[index]}: {refused[0]}")
+
+    # ---------------------------------------------------------------- each message
+
+    def process_message(self, msg, cell, cell_index):
+        msg_type = msg.get("msg_type") or msg.get("header", {}).get("msg_type")
+        content = msg.get("content")
+        if not isinstance(content, dict):
             return None
-        size += len(json.dumps(msg.get("content", {}), default=str))
-        self._output_bytes[cell_index] = size
-        if size > self.max_cell_output:
-            note = f"[compatlab grader: output past {self.max_cell_output:,} bytes was dropped]\n"
-            outs.append(new_output("stream", name="stdout", text=note))
+        if msg_type == "status":
+            return super().process_message(msg, cell, cell_index)  # idle ends the cell
+        if msg_type == "execute_input":
             return None
-        return super().output(outs, msg, display_id, cell_index)
+        size = len(json.dumps(content, default=str)) + sum(len(b) for b in msg.get("buffers") or [])
+        self.notebook_bytes += size
+        self.cell_bytes[cell_index] = self.cell_bytes.get(cell_index, 0) + size
+        if msg_type == RECEIPT:
+            if isinstance(content.get("changed"), list):
+                self.receipts.setdefault(cell_index, []).append(content)
+            return None
+        if self._over_cap(cell, cell_index):
+            if not _failure(msg_type, content):
+                return None
+            # a failure is never dropped, or flooding the output first would make a test pass
+            msg = {**msg, "content": _shortened(msg_type, content)}
+        if msg_type.startswith("comm"):
+            return None
+        if self.roles[cell_index] == "test" and msg_type in ("execute_result", "clear_output"):
+            return None
+        try:
+            return super().process_message(msg, cell, cell_index)
+        except CellExecutionComplete:
+            raise
+        except Exception:  # noqa: BLE001 -- a malformed message is dropped, never fatal
+            self.log.warning("dropped a malformed %s message from the kernel", msg_type)
+            return None
+
+    def _over_cap(self, cell, cell_index: int) -> bool:
+        if self.cell_bytes[cell_index] <= self.cell_output_bytes and self.notebook_bytes <= self.notebook_output_bytes:
+            return False
+        if cell_index not in self.capped:
+            self.capped.add(cell_index)
+            which = (f"the notebook's {self.notebook_output_bytes:,}" if self.notebook_bytes > self.notebook_output_bytes
+                     else f"the cell's {self.cell_output_bytes:,}")
+            cell.outputs.append(new_output("stream", name="stdout",
+                                           text=f"[compatlab grader: output past {which} bytes was dropped]\n"))
+        return True

@@ -1,8 +1,16 @@
-"""Student feedback without the hidden tests.
+"""Student feedback without the tests' code, the grader's secrets, or anything unreadable.
 
 nbgrader's own feedback is the autograded notebook rendered whole, hidden test code included
 (jupyter/nbgrader#917). Ours lists each test cell by name with pass/fail, points and the
-message its failure printed: enough to know which protocol behaviour to fix, nothing to copy.
+message its failure gave: enough to know which protocol behaviour to fix, nothing to copy.
+
+A failure message is text the submission controls: code under test can raise an exception
+whose message is a test's source line (readable in the kernel through `In`, frames or
+linecache) or an environment variable. So before a message is shown, every line of every test
+cell of the lesson that appears in it is replaced, so is every value of the grader's own
+environment (none of which reaches a sandbox anyway), control characters go, and the length is
+capped. Text encoded past recognition (reversed, base64) is not caught: the integrity scan
+flags the code that reads the tests.
 """
 
 import html
@@ -11,11 +19,24 @@ from pathlib import Path
 
 import nbformat
 
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+from compatlab.grader.safe_text import plain
+from compatlab.grader.sandbox import ENVIRONMENT
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 MAX_MESSAGE = 600  # characters: a message, not a dump
+MIN_LINE = 12  # shorter test lines (`else:`, `try:`) are not worth hiding and would mangle words
+HIDDEN = "[test code hidden]"
 
 
-def test_results(notebook: nbformat.NotebookNode, scores: dict[str, tuple[float, float]]) -> list[dict]:
+def grader_secrets(environ) -> list[str]:
+    """Values of the grader's environment that a student must never see: everything but the
+    few variables kernels are given, long enough to recognise."""
+    return sorted({value for name, value in environ.items() if name not in ENVIRONMENT and len(value) >= 8},
+                  key=len, reverse=True)
+
+
+def test_results(notebook: nbformat.NotebookNode, scores: dict[str, tuple[float, float]],
+                 test_lines: list[str], secrets: list[str]) -> list[dict]:
     """One entry per graded test cell, in notebook order: name, score, max, passed, message."""
     results = []
     for cell in notebook.cells:
@@ -25,7 +46,7 @@ def test_results(notebook: nbformat.NotebookNode, scores: dict[str, tuple[float,
         name = meta.get("grade_id", "")
         score, most = scores.get(name, (None, float(meta.get("points", 0))))
         results.append({"name": name, "score": score, "max": most, "passed": score is not None and score >= most,
-                        "message": failure_message(cell)})
+                        "message": redact(failure_message(cell), test_lines, secrets)})
     return results
 
 
@@ -34,16 +55,25 @@ def failure_message(cell: nbformat.NotebookNode) -> str:
     the test's source), or what it wrote to stderr."""
     for output in cell.get("outputs", []):
         if output.output_type == "error":
-            text = f"{output.ename}: {output.evalue}" if output.evalue else output.ename
-            return _clip(ANSI.sub("", text))
+            ename, evalue = str(output.get("ename", "")), str(output.get("evalue", ""))
+            return f"{ename}: {evalue}" if evalue else ename
     for output in cell.get("outputs", []):
         if output.output_type == "stream" and output.name == "stderr":
-            return _clip("wrote to stderr: " + ANSI.sub("", output.text).strip())
+            return "wrote to stderr: " + str(output.text).strip()
     return ""
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + " …"
+def redact(message: str, test_lines: list[str], secrets: list[str]) -> str:
+    """The message without test source lines or secrets, control characters or excess length.
+    Compared with runs of whitespace collapsed, so re-indenting a line does not hide it."""
+    text = ANSI.sub("", message[:20 * MAX_MESSAGE])
+    for secret in secrets:
+        text = text.replace(secret, "[hidden]")
+    text = re.sub(r"\s+", " ", text)
+    lines = {re.sub(r"\s+", " ", line.strip()) for line in test_lines}
+    for line in sorted((line for line in lines if len(line) >= MIN_LINE), key=len, reverse=True):
+        text = text.replace(line, HIDDEN)
+    return plain(text.strip(), limit=MAX_MESSAGE)
 
 
 def write_feedback(path: Path, student: str, assignment: str, results: list[dict]) -> None:

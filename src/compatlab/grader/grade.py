@@ -1,9 +1,11 @@
 """`compatlab grade SUBMISSIONS_DIR --out DIR`: autograde a class with nbgrader, then report.
 
 SUBMISSIONS_DIR holds `<student>/<assignment>/<assignment>.ipynb`, nbgrader's submitted/
-layout. Nothing in it is modified: submissions are copied into DIR/nbgrader/, a fresh nbgrader
-course whose source is solutions/. nbgrader exits 0 when tests fail, so scores are read from
-its gradebook; "graded" means nbgrader produced a score, whatever the score is.
+layout. Nothing in it is modified, and nothing in it is trusted (intake.py): each notebook is
+read without following links, checked, and rewritten into DIR/nbgrader/, an nbgrader course
+whose source is solutions/ and which no student code ever sees. nbgrader grades there; only
+the Execute step runs in a sandbox (sandboxed_execute.py). nbgrader exits 0 when tests fail, so
+scores are read from its gradebook; "graded" means nbgrader produced a score, whatever it is.
 """
 
 import contextlib
@@ -13,7 +15,6 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,70 +26,160 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 from rich.table import Table
 
 from compatlab.backends import ENGINES_VARIABLE, lab_engines, stop_lab_engines
-from compatlab.grader import sandbox
-from compatlab.grader.course import Course
+from compatlab.grader import integrity, sandbox, strict
+from compatlab.grader.course import Course, read_master
+from compatlab.grader.intake import Submission, UsageError, find_submissions, write_notebook
+from compatlab.grader.safe_text import cell, console as markup_safe, plain, spreadsheet
 from compatlab.grader.workers import GradingError, GradingPool
 from compatlab.process import engine_env
 
 EXIT_GRADED, EXIT_NOT_GRADED, EXIT_USAGE = 0, 1, 2
+STATE_FILE = "state.json"  # what the last run graded: lesson masters' and submissions' digests
+
+__all__ = ["Submission", "UsageError", "grade_class", "print_table", "run_grade"]
 
 
-class UsageError(Exception):
-    """The command cannot start: a missing folder, an unknown assignment, nothing to grade."""
+@contextlib.contextmanager
+def stderr_to(path: Path) -> Iterator[None]:
+    """Send file descriptor 2 to a file: nbgrader, SQLAlchemy and every sandbox write their
+    warnings there, and the console keeps only the progress bar and the table."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
-@dataclass
-class Submission:
-    student: str
-    assignment: str
-    folder: Path
-    problem: str = ""  # why it cannot be graded; "" if it can
-    fingerprint: str = ""  # the notebook's digest: a later run regrades it only if this changes
-    score: float | None = None
-    max_score: float | None = None
-    cells: dict[str, tuple[float, float]] = field(default_factory=dict)  # grade_id -> (score, max)
+def grade_class(folder: Path, out: Path, course: Course = Course(), console: Console | None = None,
+                workers: int | None = None, sandboxed: bool = True,
+                limits: sandbox.Limits = sandbox.Limits()) -> list[Submission]:
+    """Autograde every submission in folder with `workers` processes (default: one per CPU);
+    write DIR/grades.csv, feedback/ and report.html. nbgrader's own log goes to
+    DIR/nbgrader/grading.log. A second run into the same DIR grades only new or changed
+    submissions; a changed lesson master regrades everything."""
+    console = console or Console()
+    submissions = find_submissions(folder, course.assignments())
+    if sandboxed and (problem := sandbox.unavailable()):
+        raise UsageError(f"cannot sandbox student code: {problem}")
+    lessons = {name: Lesson(course, name) for name in sorted({s.assignment for s in submissions if not s.problem})}
+    work = out / "nbgrader"
+    masters = {name: lesson.digest for name, lesson in lessons.items()}
+    state = _load_state(out / STATE_FILE)
+    if not (work / "gradebook.db").is_file() or any(state["masters"].get(name, digest) != digest
+                                                    for name, digest in masters.items()):
+        shutil.rmtree(work, ignore_errors=True)
+        state = {"masters": {}, "submissions": {}}
+    work.mkdir(parents=True, exist_ok=True)
+    todo = [s for s in submissions if not s.problem and state["submissions"].get(s.key) != s.fingerprint]
+    todo_keys = {s.key for s in todo}
+    for sub in submissions:
+        if sub.notebook is not None:
+            sub.review = [str(f) for f in lessons[sub.assignment].scan(sub.notebook)]
+        if sub.key in todo_keys:  # the checked notebook, rewritten where only the grader writes
+            target = work / "submitted" / sub.student / sub.assignment
+            shutil.rmtree(target, ignore_errors=True)
+            write_notebook(sub.notebook, target, sub.assignment)
+        sub.notebook = None
+    new_lessons = [name for name in masters if name not in state["masters"]]
+    with stderr_to(work / "grading.log"):
+        if todo or new_lessons:  # else nothing changed since the last run: no engines, no workers
+            _autograde(course, work, todo, new_lessons, console, workers or os.cpu_count() or 1, sandboxed, limits)
+        _read_scores(_gradebook_url(work), course, submissions)
+    _read_runtime_notes(work, submissions)
+    reused = sum(1 for s in submissions if s.score is not None and s.key not in todo_keys)
+    if reused:
+        console.print(f"{len(todo)} submissions graded now; {reused} unchanged since the last run into "
+                      f"{markup_safe(str(out), None)} kept their grades")
+    state["masters"].update(masters)
+    state["submissions"] = {s.key: s.fingerprint for s in submissions if s.score is not None and not s.problem}
+    (out / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True))
+    _write_outputs(out, work, submissions, lessons)
+    return submissions
 
-    @property
-    def key(self) -> str:
-        return f"{self.student}/{self.assignment}"
 
-    @property
-    def status(self) -> str:
-        return self.problem or "graded"
+class Lesson:
+    """What grading needs to know of one lesson's master: its test cells and its own code."""
+
+    def __init__(self, course: Course, name: str) -> None:
+        master = course.master(name)
+        self.digest = hashlib.sha256(master.read_bytes()).hexdigest()
+        notebook = read_master(master)
+        meta = [(c, c.metadata.get("nbgrader", {})) for c in notebook.cells if c.cell_type == "code"]
+        self.graded = [c.id for c, m in meta if m.get("grade")]
+        self.locked = {m["grade_id"] for _, m in meta if m.get("locked") and m.get("grade_id")}
+        tests = [c.source for c, m in meta if m.get("grade") and not m.get("solution")]
+        # as written, and as run (strict.py rewrites them): either can be copied into a message
+        self.test_lines = [line.strip() for source in tests for text in (source, strict.rewrite(source))
+                           for line in text.splitlines()]
+        self.names = integrity.lesson_bindings([c.source for c, m in meta if m.get("locked")])
+        self.test_names = integrity.names_read([c.source for c, m in meta if m.get("grade") and not m.get("solution")])
+        release = course.lessons / name / f"{name}.ipynb"
+        self.released = frozenset(line.strip() for c in nbformat.read(release, as_version=4).cells
+                                  if c.cell_type == "code" for line in c.source.splitlines()) \
+            if release.is_file() else frozenset()
+
+    def scan(self, notebook) -> list[integrity.Finding]:
+        ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in notebook.cells]
+        learner = {i for i, grade_id in enumerate(ids) if grade_id not in self.locked}
+        deleted = [integrity.Finding(grade_id, 0, "this test cell was deleted; nbgrader put it back")
+                   for grade_id in self.graded if grade_id not in ids]
+        return deleted + integrity.scan(notebook, learner, self.names, self.released, self.test_names)
 
 
-def find_submissions(folder: Path, course: Course) -> list[Submission]:
-    """Every <student>/<assignment>/ under folder, each checked before anything runs."""
-    if not folder.is_dir():
-        raise UsageError(f"no such folder: {folder}")
-    known = course.assignments()
-    found = []
-    for student_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            if assignment_dir.name not in known:
-                raise UsageError(f"unknown assignment {assignment_dir.name!r} in {assignment_dir}; "
-                                 f"this course has: {', '.join(known)}")
-            found.append(Submission(student_dir.name, assignment_dir.name, assignment_dir))
-    found.sort(key=lambda sub: (sub.assignment, sub.student))  # the table reads lesson by lesson
-    if not found:
-        raise UsageError(f"nothing to grade in {folder}: expected {folder}/<student>/<assignment>/<notebook>.ipynb")
-    for submission in found:
-        submission.problem = notebook_problem(submission.folder / f"{submission.assignment}.ipynb")
-    return found
-
-
-def notebook_problem(path: Path) -> str:
-    """Why a submitted notebook cannot be graded, in one line; "" if it can."""
-    if not path.is_file():
-        others = sorted(p.name for p in path.parent.glob("*.ipynb"))
-        return f"missing {path.name}" + (f" (found {', '.join(others)})" if others else "")
+def _load_state(path: Path) -> dict:
     try:
-        nbformat.read(path, as_version=4)
-    except nbformat.reader.NotJSONError:
-        return f"{path.name} is not valid JSON"
-    except (nbformat.ValidationError, KeyError, AttributeError) as exc:
-        return f"{path.name} is not a Jupyter notebook ({type(exc).__name__})"
-    return ""
+        state = json.loads(path.read_text())
+        return {"masters": dict(state["masters"]), "submissions": dict(state["submissions"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"masters": {}, "submissions": {}}
+
+
+def _gradebook_url(work: Path) -> str:
+    # workers share the gradebook: wait up to 10 minutes for another's write lock
+    return f"sqlite:///{work / 'gradebook.db'}?timeout=600"
+
+
+def _autograde(course: Course, work: Path, todo: list[Submission], new_lessons: list[str], console: Console,
+               workers: int, sandboxed: bool, limits: sandbox.Limits) -> None:
+    paths = dict(root=work, source_directory=course.solutions, release_directory=work / "release",
+                 submitted_directory=work / "submitted", autograded_directory=work / "autograded",
+                 feedback_directory=work / "feedback", solution_directory=work / "solution",
+                 db_url=_gradebook_url(work))
+    saved = dict(os.environ)
+    box_root, bridges = work / "sandbox", None
+    try:
+        # our own engines, never a COMPATLAB_ENGINES set from outside: the sandboxes reach only
+        # the ports relayed to them, and grades must not depend on someone else's engine
+        os.environ.pop(ENGINES_VARIABLE, None)
+        shutil.rmtree(box_root, ignore_errors=True)
+        box = sandbox.prepare(box_root, limits, sandboxed)
+        with GradingPool(course, paths, workers, box) as pool:
+            # the unpaced profiles, shared by every kernel (see LESSON_ENGINES), sandboxed themselves
+            engines = lab_engines(prefix=tuple(sandbox.engine_prefix()) if sandboxed else ())
+            env = {ENGINES_VARIABLE: json.dumps(engines), **engine_env(engines["ollama"])}
+            box.bridges = tuple(urlsplit(url).port for url in engines.values())
+            if sandboxed:
+                bridges = sandbox.EngineBridges(box)
+            by_job = {(sub.assignment, sub.student): sub for sub in todo}
+            columns = (TextColumn("grading {task.description:<32}"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+            with Progress(*columns, console=console, transient=False) as progress:
+                task = progress.add_task(f"with {workers} worker{'s' * (workers > 1)}", total=len(todo))
+                for job, problem in pool.grade(env, box.bridges, new_lessons, list(by_job)):
+                    by_job[job].problem = problem
+                    progress.update(task, advance=1, description=markup_safe(job[1], 32))
+    finally:
+        if bridges:
+            bridges.stop()
+        stop_lab_engines()
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(box_root, ignore_errors=True)
 
 
 def _read_scores(db_url: str, course: Course, submissions: list[Submission]) -> None:
@@ -109,164 +200,48 @@ def _read_scores(db_url: str, course: Course, submissions: list[Submission]) -> 
                     sub.cells[grade.name] = (grade.score, grade.max_score)
 
 
-@contextlib.contextmanager
-def stderr_to(path: Path) -> Iterator[None]:
-    """Send file descriptor 2 to a file: nbgrader, SQLAlchemy and every kernel write their
-    warnings there, and the console keeps only the progress bar and the table."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "ab") as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+def _autograded(work: Path, sub: Submission) -> Path:
+    return work / "autograded" / sub.student / sub.assignment / f"{sub.assignment}.ipynb"
 
 
-def grade_class(folder: Path, out: Path, course: Course = Course(), console: Console | None = None,
-                workers: int | None = None, sandboxed: bool = True, cell_timeout: int = 30) -> list[Submission]:
-    """Autograde every submission in folder with `workers` processes (default: one per CPU);
-    write DIR/grades.csv, feedback/ and report.html. nbgrader's own log goes to
-    DIR/nbgrader/grading.log. A second run into the same DIR grades only new or changed
-    submissions; a changed lesson master regrades everything."""
-    console = console or Console()
-    submissions = find_submissions(folder, course)
-    if sandboxed and (problem := sandbox.unavailable()):
-        raise UsageError(f"cannot sandbox student code: {problem}")
-    work = out / "nbgrader"
-    masters = {name: _digest(course.master(name)) for name in sorted({s.assignment for s in submissions})}
-    state = _load_state(out / STATE_FILE)
-    if not (work / "gradebook.db").is_file() or any(state["masters"].get(name, digest) != digest
-                                                    for name, digest in masters.items()):
-        shutil.rmtree(work, ignore_errors=True)
-        state = {"masters": {}, "submissions": {}}
-    work.mkdir(parents=True, exist_ok=True)
+def _read_runtime_notes(work: Path, submissions: list[Submission]) -> None:
+    """What the guard and the runner noted while the notebook ran (in the autograded notebook,
+    which only the grader wrote), after the integrity scan's findings."""
     for sub in submissions:
-        if not sub.problem:
-            sub.fingerprint = _digest(sub.folder / f"{sub.assignment}.ipynb")
-    todo = [s for s in submissions if not s.problem and state["submissions"].get(s.key) != s.fingerprint]
-    new_lessons = [name for name in masters if name not in state["masters"]]
-    with stderr_to(work / "grading.log"):
-        if todo or new_lessons:  # else nothing changed since the last run: no engines, no workers
-            _autograde(course, work, todo, new_lessons, console, workers or os.cpu_count() or 1, sandboxed,
-                       cell_timeout)
-        _read_scores(_gradebook_url(work), course, submissions)
-    reused = sum(1 for s in submissions if not s.problem) - len(todo)
-    if reused:
-        console.print(f"{len(todo)} submissions graded now; {reused} unchanged since the last run into {out} kept their grades")
-    state["masters"].update(masters)
-    state["submissions"] = {s.key: s.fingerprint for s in submissions if s.score is not None and not s.problem}
-    (out / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True))
-    _write_outputs(out, work, submissions, cell_order(course, submissions))
-    return submissions
-
-
-STATE_FILE = "state.json"  # what the last run graded: lesson masters' and submissions' digests
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _load_state(path: Path) -> dict:
-    try:
-        state = json.loads(path.read_text())
-        return {"masters": dict(state["masters"]), "submissions": dict(state["submissions"])}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {"masters": {}, "submissions": {}}
-
-
-def cell_order(course: Course, submissions: list[Submission]) -> list[str]:
-    """Graded cells in the order the lessons show them."""
-    from compatlab.grader.course import read_master
-
-    order = []
-    for assignment in sorted({s.assignment for s in submissions}):
-        order += [cell.id for cell in read_master(course.master(assignment)).cells
-                  if cell.metadata.get("nbgrader", {}).get("grade")]
-    return order
-
-
-def _gradebook_url(work: Path) -> str:
-    # workers share the gradebook: wait up to 10 minutes for another's write lock
-    return f"sqlite:///{work / 'gradebook.db'}?timeout=600"
-
-
-def _autograde(course: Course, work: Path, todo: list[Submission],
-               new_lessons: list[str], console: Console, workers: int, sandboxed: bool, cell_timeout: int) -> None:
-    for sub in todo:
-        target = work / "submitted" / sub.student / sub.assignment
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        shutil.copy2(sub.folder / f"{sub.assignment}.ipynb", target)
-    paths = dict(root=work, source_directory=course.solutions, release_directory=work / "release",
-                 submitted_directory=work / "submitted", autograded_directory=work / "autograded",
-                 feedback_directory=work / "feedback", solution_directory=work / "solution",
-                 db_url=_gradebook_url(work))
-
-    saved = dict(os.environ)
-    box_root, bridges = work / "sandbox", None
-    try:
-        # our own engines, never a COMPATLAB_ENGINES set from outside: the sandboxes reach only
-        # loopback ports, and grades must not depend on someone else's engine
-        os.environ.pop(ENGINES_VARIABLE, None)
-        shutil.rmtree(box_root, ignore_errors=True)
-        box = sandbox.prepare(box_root) if sandboxed else None
-        # what the workers inherit: the guarded kernel first in JUPYTER_PATH, the sandboxes' sockets
-        os.environ["JUPYTER_PATH"] = os.pathsep.join(
-            [str(sandbox.kernelspec_dir(box_root, sandboxed))] + [p for p in [saved.get("JUPYTER_PATH")] if p])
-        if box:
-            os.environ["JUPYTER_RUNTIME_DIR"] = str(box.runtime)
-        with GradingPool(course, paths, workers, cell_timeout, box_root if sandboxed else None) as pool:
-            engines = lab_engines()  # the unpaced profiles, shared by every kernel (see LESSON_ENGINES)
-            env = {ENGINES_VARIABLE: json.dumps(engines), **engine_env(engines["ollama"])}
-            if box:
-                box = replace(box, bridges=tuple(urlsplit(url).port for url in engines.values()))
-                env.update(sandbox.settings_env(box))
-                bridges = sandbox.EngineBridges(box)
-            by_job = {(sub.assignment, sub.student): sub for sub in todo}
-            columns = (TextColumn("grading {task.description:<32}"), BarColumn(), MofNCompleteColumn(),
-                       TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-            with Progress(*columns, console=console, transient=False) as progress:
-                task = progress.add_task(f"with {workers} worker{'s' * (workers > 1)}", total=len(todo))
-                for job, problem in pool.grade(env, new_lessons, list(by_job)):
-                    by_job[job].problem = problem
-                    progress.update(task, advance=1, description=job[1])
-    finally:
-        if bridges:
-            bridges.stop()
-        stop_lab_engines()
-        os.environ.clear()
-        os.environ.update(saved)
-        shutil.rmtree(box_root, ignore_errors=True)  # the kernels' private homes
+        path = _autograded(work, sub)
+        if sub.score is not None and path.is_file():
+            notes = nbformat.read(path, as_version=4).metadata.get("compatlab", {}).get("review", [])
+            sub.review += [plain(str(note), 300) for note in notes]
 
 
 def grades_frame(submissions: list[Submission], order: list[str]) -> pd.DataFrame:
-    """One row per submission; one column per graded cell, in points."""
+    """One row per submission; one column per graded cell, in points; the review notes last."""
     cells = [name for name in order if any(name in sub.cells for sub in submissions)]
     rows = []
     for sub in submissions:
         row = {"student": sub.student, "assignment": sub.assignment, "score": sub.score,
                "max_score": sub.max_score, "status": sub.status}
         row.update({name: sub.cells.get(name, (None, None))[0] for name in cells})
+        row["review"] = "; ".join(sub.review)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _write_outputs(out: Path, work: Path, submissions: list[Submission], order: list[str]) -> None:
-    from compatlab.grader.feedback import test_results, write_feedback
+def _write_outputs(out: Path, work: Path, submissions: list[Submission], lessons: dict[str, Lesson]) -> None:
+    from compatlab.grader.feedback import grader_secrets, test_results, write_feedback
     from compatlab.grader.report import write_report
 
+    order = [name for lesson in lessons.values() for name in lesson.graded]
     grades = grades_frame(submissions, order)
-    grades.to_csv(out / "grades.csv", index=False)
+    grades.map(spreadsheet).to_csv(out / "grades.csv", index=False)
     feedback = out / "feedback"
     shutil.rmtree(feedback, ignore_errors=True)
+    secrets = grader_secrets(os.environ)
     for sub in submissions:
-        notebook = work / "autograded" / sub.student / sub.assignment / f"{sub.assignment}.ipynb"
+        notebook = _autograded(work, sub)
         if sub.score is not None and notebook.is_file():
-            results = test_results(nbformat.read(notebook, as_version=4), sub.cells)
+            results = test_results(nbformat.read(notebook, as_version=4), sub.cells,
+                                   lessons[sub.assignment].test_lines, secrets)
             write_feedback(feedback / sub.student / sub.assignment / f"{sub.assignment}.html",
                            sub.student, sub.assignment, results)
     top = {name: most for sub in submissions for name, (_, most) in sub.cells.items()}
@@ -281,31 +256,43 @@ def print_table(submissions: list[Submission], console: Console) -> None:
         table.add_column(name, justify=justify)
     for sub in submissions:
         graded = sub.score is not None and sub.max_score
-        table.add_row(sub.student, sub.assignment,
+        table.add_row(cell(sub.student, 40), cell(sub.assignment, 40),
                       f"{sub.score:g} / {sub.max_score:g}" if graded else "-",
                       f"{100 * sub.score / sub.max_score:.0f}" if graded else "-",
-                      sub.status if sub.problem else "[green]graded[/]")
+                      cell(sub.status, 300) if sub.problem else "[green]graded[/]")
     console.print(table)
+    flagged = [sub for sub in submissions if sub.review]
+    if flagged:
+        console.print(f"[yellow]{len(flagged)} submission{'s' * (len(flagged) > 1)} need review[/] "
+                      "(scores unchanged; grades.csv's review column and the report list each finding):")
+        for sub in flagged:
+            console.print(f"  {markup_safe(sub.key, 80)}: {markup_safe(sub.review[0], 200)}"
+                          + (f" (and {len(sub.review) - 1} more)" if len(sub.review) > 1 else ""))
 
 
 def run_grade(folder: str, out: str, workers: int | None = None, sandboxed: bool = True,
-              cell_timeout: int = 30) -> int:
+              cell_timeout: int = 30, notebook_timeout: int = 600) -> int:
     console = Console()
-    if workers is not None and workers < 1:
-        print(f"compatlab grade: --workers must be at least 1, not {workers}", file=sys.stderr)
-        return EXIT_USAGE
+    for name, value in (("--workers", workers), ("--cell-timeout", cell_timeout),
+                        ("--notebook-timeout", notebook_timeout)):
+        if value is not None and value < 1:
+            print(f"compatlab grade: {name} must be at least 1, not {value}", file=sys.stderr)
+            return EXIT_USAGE
+    limits = sandbox.Limits(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout)
     try:
         submissions = grade_class(Path(folder).resolve(), Path(out).resolve(), workers=workers,
-                                  sandboxed=sandboxed, cell_timeout=cell_timeout)
+                                  sandboxed=sandboxed, limits=limits)
     except UsageError as exc:
-        print(f"compatlab grade: {exc}", file=sys.stderr)
+        print(f"compatlab grade: {plain(str(exc), 2000)}", file=sys.stderr)
         return EXIT_USAGE
     except GradingError as exc:
-        print(f"compatlab grade: {exc} (log: {Path(out) / 'nbgrader' / 'grading.log'})", file=sys.stderr)
+        print(f"compatlab grade: {plain(str(exc), 2000)} (log: {Path(out) / 'nbgrader' / 'grading.log'})",
+              file=sys.stderr)
         return EXIT_NOT_GRADED
     print_table(submissions, console)
     failed = [s for s in submissions if s.problem]
-    console.print(f"wrote {Path(out) / 'grades.csv'}, {Path(out) / 'report.html'} and {Path(out) / 'feedback'}/")
+    console.print(f"wrote {markup_safe(str(Path(out) / 'grades.csv'), None)}, "
+                  f"{markup_safe(str(Path(out) / 'report.html'), None)} and {markup_safe(str(Path(out) / 'feedback'), None)}/")
     if failed:
         console.print(f"[red]{len(failed)} of {len(submissions)} submissions could not be graded[/]")
         return EXIT_NOT_GRADED

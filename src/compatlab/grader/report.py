@@ -48,25 +48,35 @@ def _histogram_figure(grades: pd.DataFrame) -> str:
 
 def write_report(path: Path, grades: pd.DataFrame, cell_max: dict[str, float], feedback: Path) -> None:
     rates = pass_rates(grades, cell_max)
-    rows = []
+    rows, review = [], []
     for row in grades.itertuples(index=False):
-        links = sorted(feedback.glob(f"{row.student}/{row.assignment}/*.html"))
-        link = " ".join(f'<a href="{html.escape(str(p.relative_to(path.parent)))}">feedback</a>' for p in links)
+        page = feedback / row.student / row.assignment / f"{row.assignment}.html"
+        link = f'<a href="{html.escape(str(page.relative_to(path.parent)))}">feedback</a>' if page.is_file() else ""
         score = f"{row.score:g} / {row.max_score:g}" if pd.notna(row.score) else "-"
         rows.append(f"<tr><td>{html.escape(row.student)}</td><td>{html.escape(row.assignment)}</td>"
                     f"<td class=num>{score}</td><td>{html.escape(row.status)}</td><td>{link}</td></tr>")
+        if row.review:
+            notes = "".join(f"<li>{html.escape(note)}</li>" for note in row.review.split("; "))
+            review.append(f"<tr><td>{html.escape(row.student)}</td><td>{html.escape(row.assignment)}</td>"
+                          f"<td><ul>{notes}</ul></td></tr>")
     figures = ""
     if len(rates):
         figures = (f'<img alt="pass rate per exercise" src="{_pass_rate_figure(rates)}">'
                    f'<img alt="score distribution" src="{_histogram_figure(grades)}">')
+    flagged = ""
+    if review:
+        flagged = (f"<h2>Needs review ({len(review)})</h2><p>Code that reaches into the grader, found by the "
+                   "integrity scan or seen by the kernel's guard. Scores are unchanged; read the cells named."
+                   f"</p><table><tr><th>student</th><th>assignment</th><th>findings</th></tr>{''.join(review)}</table>")
     path.write_text(f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>compatlab grading report</title>
 <style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto}} table{{border-collapse:collapse}}
-td,th{{border-bottom:1px solid #ddd;padding:.3rem .8rem;text-align:left}} .num{{text-align:right}}
+td,th{{border-bottom:1px solid #ddd;padding:.3rem .8rem;text-align:left;vertical-align:top}} .num{{text-align:right}}
 img{{display:block;margin:1rem 0;max-width:100%}}</style></head><body>
 <h1>compatlab grading report</h1>
 <p>{len(grades)} submissions, {int(grades["score"].notna().sum())} graded.</p>
 {figures}
+{flagged}
 <h2>Submissions</h2>
 <table><tr><th>student</th><th>assignment</th><th>score</th><th>status</th><th></th></tr>
 {"".join(rows)}</table>

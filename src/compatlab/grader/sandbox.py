@@ -1,62 +1,86 @@
-"""Sandboxed kernels for grading, without Docker: bubblewrap, an unprivileged user, rlimits.
+"""The sandbox one submission runs in, and the one way in and out of it.
 
-nbgrader runs student code with the grader's rights. `compatlab grade` instead gives nbgrader a
-`python3` kernelspec whose command is this module: it starts the real kernel inside
-bubblewrap (Debian's `bwrap`) as an unprivileged user, so each submission's code
+`compatlab grade` may run as root. The design: root never touches a path, link or name that
+student code could have made. A submission's code runs in a sandbox of its own, made fresh for
+it and destroyed after it:
 
-- sees only the system, the Python environment, compatlab's own code and recorded traces
-  (read-only), its own grading folder (writable), and a private, empty /tmp and $HOME: not
-  solutions/, not the gradebook, not other students' folders;
-- runs in its own network namespace, whose loopback has only the lab engines, relayed over
-  Unix sockets (relay.py); nothing else on the machine or the internet is reachable;
-- runs in its own PID namespace, as a user of its own per worker, so it cannot signal the
-  engines, the grader or another student's kernel;
-- has a memory cap (RLIMIT_AS per process) and a process cap (RLIMIT_NPROC for its user).
+- Debian's bubblewrap gives it its own PID, network, IPC and UTS namespaces and a new session;
+  the system, the Python environment, compatlab's code and recorded traces read-only; and one
+  writable place, a size-capped tmpfs at /tmp that vanishes with it. No folder of the host is
+  writable inside, so nothing in it can be a link or a FIFO planted for root.
+- Its environment is an allowlist (`ENVIRONMENT`, the engines' addresses), nothing else.
+- Its only way to the network is the lab engines, relayed over Unix sockets (relay.py).
+- Inside, two unprivileged users per worker: the runner (runner.py), which drives the notebook,
+  and the kernel, started by the runner as a second user with no capabilities, so the kernel
+  cannot signal, trace or write to the runner.
+- Limits: a control group per sandbox for memory and processes together (cgroups.py, as root),
+  rlimits per kernel process (address space, processes of its user, file size, no core dumps),
+  and a wall-clock limit for the whole run, after which everything in it is killed.
 
-The kernel talks to nbgrader over ZeroMQ IPC sockets in a shared runtime folder, since TCP
-cannot cross the network namespace. Cell time limits and output caps are nbgrader's side (see
-execute.py); the kernel-side guard (guard.py) undoes monkeypatching between cells.
-
-What it does not protect against: CPU and disk-bandwidth hogging within the time limit, a
-flood of requests to the shared lab engines, kernel exploits, and a submission written to
-disable the guard itself (its code is there for the instructor to read). Without root, the
-process cap counts the grader's user's own processes too (see README, "Grading safely").
+Root writes the job (the notebook's code cells, their roles, the limits) to the runner's stdin
+and reads its stdout and stderr, each capped in size, within the time limit. That is all.
 """
 
 import fcntl
 import json
 import os
+import selectors
 import shutil
+import signal
 import subprocess
 import sys
-import tempfile
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-# Not compatlab.grader.course.REPO: this module starts every sandboxed kernel, and importing
-# course.py (jupytext, nbformat) would add a second to each start.
-REPO = Path(__file__).resolve().parents[3]
+from compatlab.grader.cgroups import SandboxGroup
 
-SETTINGS_VARIABLE = "COMPATLAB_SANDBOX"  # JSON: Sandbox, for the kernel launcher
-RELAY_VARIABLE = "COMPATLAB_RELAY"  # inside: "PORT=SOCKET …", the engines the kernel relays to
+# Not compatlab.grader.course.REPO: course.py imports jupytext and nbformat, which the root
+# side of a worker has anyway, but this module must stay light for the tests that probe it.
+REPO = Path(__file__).resolve().parents[3]
 TOOLS = ("bwrap", "setpriv", "prlimit")
-FIRST_UID = 61000  # sandbox users are 61000 + slot; nothing on a Debian machine uses them
+FIRST_UID = 61000  # sandbox users are 61000 + 2·slot (runner) and + 1 (kernel); Debian leaves them unused
+ENGINE_UID = 60999  # the shared lab engines' user while grading
 SLOTS = 64
+# the grader's variables a kernel may see: what lessons read; nothing else crosses
+ENVIRONMENT = ("OLLAMA_HOST", "OPENAI_BASE_URL", "OPENAI_API_KEY", "COMPATLAB_ENGINES", "NBGRADER_EXECUTION")
+BRIDGES_INSIDE = "/run/bridges"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one submission may use. The README's "Grading safely" lists them."""
+
+    cell_timeout: int = 30  # seconds per cell
+    notebook_timeout: int = 600  # seconds for the whole notebook
+    memory_mb: int = 4096  # the whole sandbox (a control group), and each kernel process (address space)
+    processes: int = 512  # processes and threads of the kernel's user
+    tmp_mb: int = 512  # the sandbox's only writable place, /tmp (counted in its memory too)
+    file_mb: int = 256  # one file
+    cell_output_bytes: int = 2_000_000
+    notebook_output_bytes: int = 10_000_000  # every output message, display updates and widgets included
+    message_bytes: int = 8 * 2**20  # one message from the kernel
+    log_bytes: int = 256 * 1024  # the sandbox's terminal output kept in grading.log
 
 
 @dataclass
 class Sandbox:
-    """Where the sandboxes' shared pieces live, and the limits every kernel gets."""
+    """Where the shared pieces live, the limits, and this worker's users."""
 
-    root: str  # holds runtime/ (IPC sockets), bridges/ (engine sockets), homes/, slots/
-    memory_mb: int = 4096  # address space per process: Python, numpy and threads reserve a lot
-    processes: int = 512  # processes and threads of the sandbox's user
-    bridges: tuple[int, ...] = ()  # loopback ports the kernel may reach (the lab engines)
-    uid: int | None = None  # set per worker process; None: no user switch (not root)
+    root: str  # bridges/ (the engines' Unix sockets) and slots/ (which worker has which users)
+    limits: Limits = field(default_factory=Limits)
+    isolated: bool = True  # False: --no-sandbox, the runner and kernel run as plain processes
+    bridges: tuple[int, ...] = ()  # the lab engines' loopback ports, relayed into the sandbox
+    uids: tuple[int, int] | None = None  # (runner, kernel); None: no user switch (not root)
 
-    @property
-    def runtime(self) -> Path:
-        return Path(self.root) / "runtime"
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Sandbox":
+        data = json.loads(text)
+        return cls(data["root"], Limits(**data["limits"]), data["isolated"], tuple(data["bridges"]),
+                   tuple(data["uids"]) if data["uids"] else None)
 
 
 def missing_tools() -> list[str]:
@@ -64,7 +88,7 @@ def missing_tools() -> list[str]:
 
 
 def unavailable() -> str:
-    """Why kernels cannot be sandboxed here, in one line; "" when they can."""
+    """Why submissions cannot be sandboxed here, in one line; "" when they can."""
     missing = missing_tools()
     if missing:
         return (f"{', '.join(missing)} not found: install them (`make sandbox`, or "
@@ -76,30 +100,12 @@ def unavailable() -> str:
     return ""
 
 
-def kernelspec_dir(root: Path, sandboxed: bool) -> Path:
-    """A JUPYTER_PATH entry whose `python3` kernel is the guarded kernel (guard.py), started
-    through this module's launcher when sandboxed. Put first in JUPYTER_PATH, it wins over
-    ipykernel's own `python3`, so every kernel nbgrader starts is one of these."""
-    spec = root / "jupyter" / "kernels" / "python3"
-    spec.mkdir(parents=True, exist_ok=True)
-    module = ["compatlab.grader.sandbox", "{connection_file}"] if sandboxed else \
-        ["compatlab.grader.guard", "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", *module], "language": "python",
-        # "message": the kernel interrupts itself when asked on its control channel. A signal
-        # would go to bwrap's process group, and SIGINT stops bwrap, and with it the kernel.
-        "interrupt_mode": "message",
-        "display_name": "Python 3 (compatlab grading)"}))
-    return root / "jupyter"
-
-
-def prepare(root: Path, **limits) -> Sandbox:
-    """The shared folders, world-writable and sticky like /tmp, since kernels run as other users.
-    The engines' ports (`bridges`) are added once the engines run."""
-    for name in ("runtime", "bridges", "homes", "slots"):
+def prepare(root: Path, limits: Limits, isolated: bool) -> Sandbox:
+    """The shared folders: bridges/ for the engine relay's sockets, slots/ for the users' locks.
+    Both are root's; nothing in a sandbox can write to either."""
+    for name in ("bridges", "slots"):
         (root / name).mkdir(parents=True, exist_ok=True)
-        (root / name).chmod(0o1777)
-    return Sandbox(str(root), **limits)
+    return Sandbox(str(root), limits, isolated)
 
 
 class EngineBridges:
@@ -119,8 +125,8 @@ class EngineBridges:
         self.process.wait(5)
 
 
-def claim_uid(root: Path) -> tuple[int | None, object]:
-    """A sandbox user for this worker process, held (by a lock) until the process exits, so
+def claim_uids(root: Path) -> tuple[tuple[int, int] | None, object]:
+    """Two users for this worker process (runner, kernel), held by a lock until it exits, so
     two workers never share a process budget. None when not root: no user switch then."""
     if os.geteuid() != 0:
         return None, None
@@ -131,71 +137,217 @@ def claim_uid(root: Path) -> tuple[int | None, object]:
         except OSError:
             handle.close()
             continue
-        return FIRST_UID + slot, handle
-    raise RuntimeError(f"all {SLOTS} sandbox users are taken")
+        return (FIRST_UID + 2 * slot, FIRST_UID + 2 * slot + 1), handle
+    raise RuntimeError(f"all {SLOTS} sandbox slots are taken")
 
 
-def settings_env(sandbox: Sandbox) -> dict[str, str]:
-    return {SETTINGS_VARIABLE: json.dumps(asdict(sandbox)), "JUPYTER_RUNTIME_DIR": str(sandbox.runtime)}
+# ---------------------------------------------------------------- command lines
 
 
 def _readonly_paths() -> list[Path]:
-    """What a kernel needs to read: the system, Python (the venv and its base), compatlab's
-    code and recorded data; never the repository root, whose solutions/ it must not see."""
+    """What the sandbox reads: the system, Python (the venv and its base), compatlab's code and
+    recorded data; never the repository root, whose solutions/ it must not see."""
     paths = [Path("/usr"), Path("/etc"), Path(sys.prefix), Path(sys.base_prefix),
              REPO / "src", REPO / "data" / "traces", REPO / "data" / "templates"]
     return [p for p in dict.fromkeys(paths) if p.exists()]
 
 
-def command(sandbox: Sandbox, cwd: str, home: Path, kernel_args: list[str]) -> list[str]:
-    """The whole command line that starts one sandboxed kernel.
+def runner_command(sandbox: Sandbox) -> list[str]:
+    """The command that starts the runner: in bubblewrap, as the runner's user, when isolated."""
+    python = [sys.executable, "-I", "-m", "compatlab.grader.runner"]
+    if not sandbox.isolated:
+        return python
+    limits = sandbox.limits
+    if sandbox.uids:  # root: namespaces without a user namespace, then the worker's users
+        namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+                      # all bwrap keeps for inside: what the runner needs to start the kernel as
+                      # another user and to stop it (only processes of this sandbox are visible)
+                      "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+                      "--cap-add", "CAP_KILL", "--cap-add", "CAP_SETPCAP"]
+    else:
+        namespaces = ["--unshare-all"]
+    bwrap = ["bwrap", *namespaces, "--die-with-parent", "--new-session", "--clearenv",
+             "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(limits.tmp_mb * 2**20),
+             "--tmpfs", "/tmp", *_system_links(), *_readonly_mounts((Path(BRIDGES_INSIDE),)),
+             "--ro-bind", str(Path(sandbox.root) / "bridges"), BRIDGES_INSIDE, "--chdir", "/"]
+    for name, value in runner_env().items():
+        bwrap += ["--setenv", name, value]
+    user = []
+    if sandbox.uids:
+        runner = sandbox.uids[0]
+        user = ["setpriv", f"--reuid={runner}", f"--regid={runner}", "--clear-groups",
+                # the runner keeps only what starting and stopping the kernel as its own user
+                # takes, and can never gain more: no root, whatever it executes
+                "--inh-caps=-all,+setuid,+setgid,+kill", "--ambient-caps=+setuid,+setgid,+kill",
+                "--bounding-set=-all,+setuid,+setgid,+kill",
+                "--securebits=+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked"]
+    return [*bwrap, "--", *user, *python]
 
-    As root, bwrap builds the sandbox with root's rights (so it can mount Python from under
-    /root) but without a user namespace, and `setpriv` inside becomes the worker's sandbox
-    user: a real, unprivileged user, so RLIMIT_NPROC counts only that worker's kernel. Without
-    root, bwrap uses a user namespace and the process cap applies to the grader's own user."""
-    namespaces = (["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
-                  if sandbox.uid is not None else ["--unshare-all"])
-    bwrap = ["bwrap", *namespaces, "--die-with-parent", "--proc", "/proc", "--dev", "/dev", "--bind", str(home), "/tmp"]
+
+def engine_prefix() -> list[str]:
+    """What `compatlab grade` puts before the shared lab engines' command when it runs as root:
+    the engines read every request a sandboxed kernel sends, so they run as a user of their own
+    (ENGINE_UID), with no capabilities, in a sandbox that reads only Python and compatlab and
+    writes only a private /tmp. They keep the host's loopback: the relay reaches them there."""
+    if os.geteuid() != 0 or missing_tools():
+        return []
+    bwrap = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--die-with-parent", "--new-session",
+             "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP",
+             "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(64 * 2**20), "--tmpfs", "/tmp",
+             *_system_links(), *_readonly_mounts()]
+    user = ["setpriv", f"--reuid={ENGINE_UID}", f"--regid={ENGINE_UID}", "--clear-groups", "--inh-caps=-all",
+            "--ambient-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+    return [*bwrap, "--", *user]
+
+
+def _system_links() -> list[str]:
+    links = []
     for link in ("bin", "sbin", "lib", "lib32", "lib64"):
         if Path("/" + link).is_symlink():
-            bwrap += ["--symlink", os.readlink("/" + link), "/" + link]
-    mounts = [*_readonly_paths(), Path(cwd), sandbox.runtime, Path("/run/bridges")]
-    # bwrap makes missing parent folders mode 0700 (root's), which the sandbox user could not
-    # cross: make them 0755 first (under /tmp too, when the grading folder is there)
-    for parent in sorted({p for path in mounts for p in path.parents if p not in (Path("/"), Path("/tmp"))},
+            links += ["--symlink", os.readlink("/" + link), "/" + link]
+    return links
+
+
+def _readonly_mounts(extra: tuple[Path, ...] = ()) -> list[str]:
+    """--ro-bind each read-only path, its missing parents made 0755 first (bwrap would make them
+    0700, root's, which an unprivileged user could not cross)."""
+    args = []
+    paths = [*_readonly_paths(), *extra]
+    for parent in sorted({p for path in paths for p in path.parents if p not in (Path("/"), Path("/tmp"))},
                          key=lambda p: len(p.parts)):
-        bwrap += ["--perms", "0755", "--dir", str(parent)]
+        args += ["--perms", "0755", "--dir", str(parent)]
     for path in _readonly_paths():
-        bwrap += ["--ro-bind", str(path), str(path)]
-    bwrap += ["--bind", cwd, cwd, "--bind", str(sandbox.runtime), str(sandbox.runtime),
-              "--ro-bind", str(Path(sandbox.root) / "bridges"), "/run/bridges",
-              "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp", "--chdir", cwd,
-              # the kernel's parent in the sandbox is bwrap's init, PID 1, which ipykernel would take
-              # for "my parent died"; --die-with-parent does that job instead
-              "--unsetenv", "JPY_PARENT_PID"]
-    user = [] if sandbox.uid is None else ["setpriv", f"--reuid={sandbox.uid}", f"--regid={sandbox.uid}",
-                                           "--clear-groups", "--no-new-privs"]
-    limits = ["prlimit", f"--as={sandbox.memory_mb * 2**20}", f"--nproc={sandbox.processes}"]
-    relay = " ".join(f"{port}=/run/bridges/{port}.sock" for port in sandbox.bridges)
-    kernel = [sys.executable, "-m", "compatlab.grader.guard", "-f", "/tmp/connection.json", *kernel_args]
-    return [*bwrap, "--setenv", RELAY_VARIABLE, relay, "--", *user, *limits, *kernel]
+        args += ["--ro-bind", str(path), str(path)]
+    return args
 
 
-def launch(connection_file: str, kernel_args: list[str]) -> None:
-    """The kernelspec's command, run by nbgrader as the grader: give this kernel a private
-    home holding its own copy of the connection file, then become the sandbox."""
-    settings = json.loads(os.environ[SETTINGS_VARIABLE])
-    sandbox = Sandbox(**{**settings, "bridges": tuple(settings["bridges"])})
-    home = Path(tempfile.mkdtemp(dir=Path(sandbox.root) / "homes"))
-    cwd = os.getcwd()
-    shutil.copy(connection_file, home / "connection.json")  # the original is root's, mode 0600
-    if sandbox.uid is not None:
-        for path in (home, home / "connection.json", Path(cwd)):
-            os.chown(path, sandbox.uid, sandbox.uid)
-    argv = command(sandbox, cwd, home, kernel_args)
-    os.execvp(argv[0], argv)
+def kernel_prefix(sandbox: Sandbox) -> list[str]:
+    """What the runner puts before the kernel's command: its own user, and its rlimits."""
+    limits = sandbox.limits
+    rlimits = ["prlimit", f"--as={limits.memory_mb * 2**20}", f"--nproc={limits.processes}",
+               f"--fsize={limits.file_mb * 2**20}", "--core=0", "--"]
+    if not sandbox.uids:
+        return rlimits
+    kernel = sandbox.uids[1]
+    return ["setpriv", f"--reuid={kernel}", f"--regid={kernel}", "--clear-groups", "--inh-caps=-all",
+            "--ambient-caps=-all", "--no-new-privs", *rlimits]
 
 
-if __name__ == "__main__":
-    launch(sys.argv[1], sys.argv[2:])
+def runner_env() -> dict[str, str]:
+    """The runner's whole environment (bwrap --clearenv; a plain process gets this dict)."""
+    return {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8", "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
+            "JUPYTER_PLATFORM_DIRS": "1"}
+
+
+def kernel_env(sandbox: Sandbox, grader_env: dict[str, str]) -> dict[str, str]:
+    """The kernel's environment: the runner's, the allowlisted variables of the grader's, and the
+    relay's sockets. The runner adds HOME and the guard's settings."""
+    env = {**runner_env(), **{name: grader_env[name] for name in ENVIRONMENT if name in grader_env}}
+    if sandbox.isolated:
+        env["COMPATLAB_RELAY"] = " ".join(f"{port}={BRIDGES_INSIDE}/{port}.sock" for port in sandbox.bridges)
+    return env
+
+
+# ---------------------------------------------------------------- one run
+
+
+@dataclass
+class Outcome:
+    result: bytes  # what the runner wrote to stdout: its JSON result, at most the cap
+    log: bytes  # its terminal output and the kernel's, at most Limits.log_bytes
+    problem: str = ""  # why there may be no result: "" when the runner ended by itself in time
+
+
+_runs = 0
+
+
+def run(sandbox: Sandbox, job: bytes) -> Outcome:
+    """Start the sandbox, give it the job, and read what comes out, within the time limit.
+    Whatever happens, nothing of the sandbox outlives this call."""
+    global _runs
+    _runs += 1
+    limits = sandbox.limits
+    deadline = time.monotonic() + limits.notebook_timeout + 120  # the runner keeps its own limit first
+    result_cap = 2 * limits.notebook_output_bytes + 2 * len(job) + 2**20
+    group = SandboxGroup.create(f"compatlab-{os.getpid()}-{_runs}", limits.memory_mb * 2**20,
+                                limits.processes + 128) if sandbox.isolated else None
+    argv = runner_command(sandbox)
+    if group:  # the sandbox's first process joins the group before it becomes bwrap
+        files = group.procs_files()
+        argv = ["/bin/sh", "-c", 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; '
+                'n=$((n-1)); done; exec "$@"', "sh", str(len(files)), *files, *argv]
+    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=runner_env(), cwd="/", start_new_session=True)
+    try:
+        result, log, problem = exchange(process, job, deadline, result_cap, limits.log_bytes)
+    finally:
+        _end(process, group)
+    if not problem and group and group.out_of_memory():
+        log += f"\n[compatlab grader: the sandbox reached its {limits.memory_mb} MB memory limit]\n".encode()
+    return Outcome(result, log, problem)
+
+
+def exchange(process: subprocess.Popen, job: bytes, deadline: float, result_cap: int,
+              log_cap: int) -> tuple[bytes, bytes, str]:
+    """Write the job, read stdout and stderr, each capped; stop at the deadline."""
+    selector = selectors.DefaultSelector()
+    for stream in (process.stdin, process.stdout, process.stderr):
+        os.set_blocking(stream.fileno(), False)
+    selector.register(process.stdin, selectors.EVENT_WRITE)
+    selector.register(process.stdout, selectors.EVENT_READ)
+    selector.register(process.stderr, selectors.EVENT_READ)
+    result, log, sent, dropped = bytearray(), bytearray(), 0, 0
+    ended_at = None
+    while selector.get_map():
+        now = time.monotonic()
+        if now > deadline:
+            return bytes(result), bytes(log), "the sandbox did not finish in time and was stopped"
+        if process.poll() is not None:  # the runner is gone: its leftovers get a moment, no more
+            ended_at = ended_at or now
+            if now - ended_at > 2:
+                break
+        for key, _ in selector.select(timeout=0.5):
+            stream = key.fileobj
+            if stream is process.stdin:
+                try:
+                    sent += os.write(stream.fileno(), job[sent:sent + 65536])
+                except BlockingIOError:
+                    continue
+                except BrokenPipeError:  # the runner stopped reading; its result or its end says why
+                    sent = len(job)
+                if sent >= len(job):
+                    selector.unregister(stream)
+                    stream.close()
+                continue
+            chunk = os.read(stream.fileno(), 65536)
+            if not chunk:
+                selector.unregister(stream)
+            elif stream is process.stdout:
+                result += chunk
+                if len(result) > result_cap:
+                    return b"", bytes(log), f"the sandbox's result was larger than {result_cap:,} bytes"
+            else:
+                keep = max(0, log_cap - len(log))
+                log += chunk[:keep]
+                dropped += len(chunk) - min(keep, len(chunk))
+    if dropped:
+        log += f"\n[compatlab grader: {dropped:,} more bytes of output dropped]\n".encode()
+    return bytes(result), bytes(log), ""
+
+
+def _end(process: subprocess.Popen, group: SandboxGroup | None) -> None:
+    """Kill whatever is left: bwrap takes its PID namespace with it; the group catches the rest."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()
+    for stream in (process.stdin, process.stdout, process.stderr):
+        try:
+            stream.close()
+        except (OSError, ValueError):
+            pass
+    if group:
+        group.remove()

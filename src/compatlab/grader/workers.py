@@ -12,7 +12,6 @@ ready. A worker process that dies takes only its own tasks with it: those are tr
 in a fresh pool, then reported as failed, and the rest of the class is graded.
 """
 
-import json
 import os
 import sys
 from collections import Counter, defaultdict
@@ -29,41 +28,36 @@ ATTEMPTS = 2  # a task whose worker process dies is tried this many times
 
 _course = None  # this worker's course and nbgrader API, built once
 _api = None
-_uid = None  # this worker's sandbox user (None: no user switch)
-_slot = None  # the lock that holds that user
+_box = None  # this worker's sandbox settings, its users included
+_slot = None  # the lock that holds this worker's sandbox users
 
 
 class GradingError(Exception):
     """nbgrader could not grade at all (e.g. it could not prepare an assignment)."""
 
 
-def _start(course_root: str, paths: dict[str, str], settings: dict, box_root: str | None) -> None:
-    global _course, _api, _uid, _slot
-    if box_root:  # a user of its own, so a fork bomb spends only this worker's process budget
-        _uid, _slot = sandbox.claim_uid(Path(box_root))
-        # IPC socket files go in the shared runtime folder, named for this worker (the default is
-        # relative to the kernel's working folder, which is not the worker's)
-        ipc = {"ip": str(Path(box_root) / "runtime" / f"kernel-{os.getpid()}")}
-        settings = {**settings, "KernelManager": {**settings["KernelManager"], **ipc}}
+def _start(course_root: str, paths: dict[str, str], settings: dict) -> None:
+    global _course, _api, _box, _slot
+    _box = sandbox.Sandbox.from_json(settings["SandboxedExecute"]["sandbox"])
+    if _box.isolated:  # users of its own, so a fork bomb spends only this worker's process budget
+        _box.uids, _slot = sandbox.claim_uids(Path(_box.root))
     _course = Course(Path(course_root))
     _api = _course.nbgrader_api(settings=settings, **paths)
 
 
-def nbgrader_settings(cell_timeout: int, sandboxed: bool) -> dict:
-    """Autograde with GradingExecute (an output cap) and a per-cell time limit; sandboxed
-    kernels talk over IPC sockets, since TCP does not cross their network namespace."""
+def nbgrader_settings(box: sandbox.Sandbox) -> dict:
+    """Autograde with SandboxedExecute in place of Execute: the notebook runs in a sandbox,
+    everything else (nbgrader's checks, the gradebook, the files it writes) stays here."""
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute
 
-    from compatlab.grader.execute import GradingExecute
+    from compatlab.grader.sandboxed_execute import SandboxedExecute
 
     default = Autograde.class_traits()["autograde_preprocessors"].default()
-    settings = {"Autograde": {"autograde_preprocessors": [GradingExecute if p is Execute else p for p in default]},
-                # a cell whose trailing output is late is scored on what arrived, not failed whole
-                "Execute": {"timeout": cell_timeout, "raise_on_iopub_timeout": False}}
-    if sandboxed:
-        settings["KernelManager"] = {"transport": "ipc"}
-    return settings
+    return {"Autograde": {"autograde_preprocessors": [SandboxedExecute if p is Execute else p for p in default]},
+            "SandboxedExecute": {"sandbox": box.to_json()},
+            # a test cell the learner deleted comes back, and runs
+            "OverwriteCells": {"add_missing_cells": True}}
 
 
 def last_line(text: str | None) -> str:
@@ -85,24 +79,28 @@ def prepare_one(assignment: str) -> str:
     return "" if result["success"] else _failure(result, f"prepare {assignment}")
 
 
-def grade_one(env: dict[str, str], assignment: str, student: str) -> str:
-    """Autograde one submission in this worker, its kernel started with `env` (the engines'
-    addresses, the sandbox's settings); "" when nbgrader scored it, else why not."""
+def grade_one(env: dict[str, str], bridges: tuple[int, ...], assignment: str, student: str) -> str:
+    """Autograde one submission in this worker: the engines' addresses in `env`, their ports
+    relayed into the sandbox; "" when nbgrader scored it, else why not."""
+    from compatlab.grader.sandboxed_execute import SandboxedExecute
+
     os.environ.update(env)
-    if sandbox.SETTINGS_VARIABLE in env:
-        os.environ[sandbox.SETTINGS_VARIABLE] = json.dumps({**json.loads(env[sandbox.SETTINGS_VARIABLE]), "uid": _uid})
+    _box.bridges = bridges
+    _api.config.SandboxedExecute.sandbox = _box.to_json()
     result = _api.autograde(assignment, student, force=True, create=True)
-    return "" if result["success"] else "nbgrader failed: " + _failure(result, f"grade {student}/{assignment}")
+    if result["success"]:
+        return ""
+    reason = SandboxedExecute.failures.pop(f"{student}/{assignment}", "")
+    failure = _failure(result, f"grade {student}/{assignment}")
+    return f"not graded: {reason}" if reason else "nbgrader failed: " + failure
 
 
 class GradingPool:
     """`workers` processes that prepare lessons and grade submissions; they start at once."""
 
-    def __init__(self, course: Course, paths: dict[str, Path], workers: int, cell_timeout: int = 30,
-                 box_root: Path | None = None) -> None:
-        # box_root: sandboxed kernels (their folders must exist: sandbox.prepare); None: plain ones
-        self.initargs = (str(course.root), {k: str(v) for k, v in paths.items()},
-                         nbgrader_settings(cell_timeout, box_root is not None), box_root and str(box_root))
+    def __init__(self, course: Course, paths: dict[str, Path], workers: int, box: sandbox.Sandbox) -> None:
+        # box: where submissions run and under which limits (its folders exist: sandbox.prepare)
+        self.initargs = (str(course.root), {k: str(v) for k, v in paths.items()}, nbgrader_settings(box))
         self.workers = max(1, workers)
         self.executor = self._spawn()
 
@@ -122,7 +120,7 @@ class GradingPool:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def grade(self, env: dict[str, str], lessons: list[str],
+    def grade(self, env: dict[str, str], bridges: tuple[int, ...], lessons: list[str],
               jobs: list[tuple[str, str]]) -> Iterator[tuple[tuple[str, str], str]]:
         """Prepare `lessons`, then grade (assignment, student) jobs, each as soon as its lesson is
         ready; yield (job, problem) as each finishes, problem "" on success. Raises GradingError
@@ -134,7 +132,7 @@ class GradingPool:
         queue += [("grade", job) for lesson in list(waiting) if lesson not in lessons for job in waiting.pop(lesson)]
         tries: Counter = Counter()
         while queue:
-            running = {self._submit(task, env): task for task in queue}
+            running = {self._submit(task, env, bridges): task for task in queue}
             queue = []
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -156,11 +154,13 @@ class GradingPool:
                         raise GradingError(f"nbgrader could not prepare {what}: {problem}")
                     else:
                         for job in waiting.pop(what, []):
-                            running[self._submit(("grade", job), env)] = ("grade", job)
+                            running[self._submit(("grade", job), env, bridges)] = ("grade", job)
             if queue:  # the pool broke: a fresh one for what it took with it
                 self.close()
                 self.executor = self._spawn()
 
-    def _submit(self, task: tuple, env: dict[str, str]):
+    def _submit(self, task: tuple, env: dict[str, str], bridges: tuple[int, ...]):
         kind, what = task
-        return self.executor.submit(prepare_one, what) if kind == "prepare" else self.executor.submit(grade_one, env, *what)
+        if kind == "prepare":
+            return self.executor.submit(prepare_one, what)
+        return self.executor.submit(grade_one, env, bridges, *what)

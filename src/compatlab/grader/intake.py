@@ -1,0 +1,235 @@
+"""Reading a class's submissions, none of which is trusted.
+
+SUBMISSIONS_DIR is nbgrader's submitted layout, `<student>/<assignment>/<assignment>.ipynb`,
+and often comes from students: a folder, a link, a FIFO or a 2 GB file can stand where a
+notebook should. The grader may be root. So:
+
+- the tree is walked through file descriptors, each step opened with O_NOFOLLOW: a symbolic
+  link is never followed, at any level, and what it pointed to is never read;
+- a notebook must be a regular file (a FIFO, socket or device is opened non-blocking and
+  refused, never read) under `MAX_NOTEBOOK_BYTES`, read once, at most that many bytes;
+- its bytes must be UTF-8 JSON of a version-4 (or 3) notebook that validates; nesting too deep
+  for Python is a reason like any other, not a crash;
+- a student's folder name must be a usable id: nbgrader uses ids in paths and as file globs.
+
+Each problem becomes that submission's status; the rest of the class is graded. What the
+grader hands to nbgrader is the notebook rewritten from the parsed copy, never the file as sent.
+"""
+
+import errno
+import hashlib
+import json
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from compatlab.grader.safe_text import plain
+
+MAX_NOTEBOOK_BYTES = 20 * 2**20
+# letters and digits of any script, then also . _ @ + -; no glob characters, no spaces, no
+# leading dot or dash (hidden files, command-line options, spreadsheet formulas)
+STUDENT_ID = re.compile(r"[^\W_][\w.@+-]{0,99}")
+
+
+class UsageError(Exception):
+    """The command cannot start: a missing folder, nothing to grade, only unknown assignments."""
+
+
+@dataclass
+class Submission:
+    student: str
+    assignment: str
+    problem: str = ""  # why it cannot be graded; "" if it can
+    fingerprint: str = ""  # the notebook's digest: a later run regrades it only if this changes
+    notebook: nbformat.NotebookNode | None = None  # parsed and checked, until written for nbgrader
+    score: float | None = None
+    max_score: float | None = None
+    cells: dict[str, tuple[float, float]] = field(default_factory=dict)  # grade_id -> (score, max)
+    review: list[str] = field(default_factory=list)  # why an instructor should look at it
+
+    @property
+    def key(self) -> str:
+        return f"{self.student}/{self.assignment}"
+
+    @property
+    def status(self) -> str:
+        return self.problem or "graded"
+
+
+def find_submissions(folder: Path, assignments: list[str]) -> list[Submission]:
+    """Every <student>/<assignment>/ under folder, read and checked; problems become statuses."""
+    try:
+        top = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)  # the instructor's own folder: followed
+    except OSError:
+        raise UsageError(f"no such folder: {folder}") from None
+    found: list[Submission] = []
+    unknown: list[str] = []
+    try:
+        for student, kind in _entries(top):
+            if kind == "link":
+                found.append(Submission(plain(student), "-", "the student's folder is a symbolic link; not followed"))
+                continue
+            if kind != "dir":
+                continue  # a stray file beside the students' folders
+            found += _student(top, student, assignments, unknown)
+    finally:
+        os.close(top)
+    if not any(s.assignment in assignments for s in found):
+        if unknown:
+            raise UsageError(f"unknown assignment {unknown[0]!r}; this course has: {', '.join(assignments)}")
+        raise UsageError(f"nothing to grade in {folder}: expected {folder}/<student>/<assignment>/<notebook>.ipynb")
+    found.sort(key=lambda sub: (sub.assignment, sub.student))  # the table reads lesson by lesson
+    return found
+
+
+def _entries(dir_fd: int) -> list[tuple[str, str]]:
+    """(name, "dir" | "link" | "other") for each visible entry, without following links."""
+    entries = []
+    with os.scandir(dir_fd) as listing:
+        for entry in listing:
+            if entry.name.startswith("."):
+                continue
+            kind = "link" if entry.is_symlink() else "dir" if entry.is_dir(follow_symlinks=False) else "other"
+            entries.append((entry.name, kind))
+    return sorted(entries)
+
+
+def _student(top: int, student: str, assignments: list[str], unknown: list[str]) -> list[Submission]:
+    name = plain(student)
+    if not STUDENT_ID.fullmatch(student):
+        return [Submission(name, "-", f"the folder name {name!r} is not a usable student id "
+                                      "(letters and digits first, then letters, digits and . _ @ + - only)")]
+    try:
+        student_fd = os.open(student, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
+    except OSError as exc:
+        return [Submission(name, "-", f"the student's folder cannot be opened ({os.strerror(exc.errno)})")]
+    found = []
+    try:
+        for assignment, kind in _entries(student_fd):
+            if assignment not in assignments:
+                if kind == "dir":
+                    unknown.append(plain(assignment))
+                    found.append(Submission(name, plain(assignment),
+                                            f"unknown assignment (this course has: {', '.join(assignments)})"))
+                continue
+            submission = Submission(student, assignment)
+            if kind == "link":
+                submission.problem = "the assignment folder is a symbolic link; not followed"
+            elif kind != "dir":
+                submission.problem = "the assignment is not a folder"
+            else:
+                _read(student_fd, submission)
+            found.append(submission)
+    finally:
+        os.close(student_fd)
+    return found
+
+
+def _read(student_fd: int, submission: Submission) -> None:
+    """Open, read, parse and check <assignment>/<assignment>.ipynb; fill in the notebook or the problem."""
+    filename = f"{submission.assignment}.ipynb"
+    try:
+        folder = os.open(submission.assignment, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=student_fd)
+    except OSError as exc:
+        submission.problem = f"the assignment folder cannot be opened ({os.strerror(exc.errno)})"
+        return
+    try:
+        data = _read_notebook_file(folder, filename)
+    except _Refused as exc:
+        if exc.missing:
+            others = sorted(plain(n) for n, kind in _entries(folder) if n.endswith(".ipynb"))
+            submission.problem = f"missing {filename}" + (f" (found {', '.join(others)})" if others else "")
+        else:
+            submission.problem = str(exc)
+        return
+    finally:
+        os.close(folder)
+    submission.fingerprint = hashlib.sha256(data).hexdigest()
+    submission.notebook, submission.problem = parse_notebook(data, filename)
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+def _read_notebook_file(folder: int, filename: str) -> bytes:
+    try:
+        fd = os.open(filename, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise _Refused("", missing=True) from None
+        if exc.errno == errno.ELOOP:
+            raise _Refused(f"{filename} is a symbolic link; the grader does not follow links") from None
+        try:  # a socket cannot be opened at all (ENXIO): say what it is
+            mode = os.stat(filename, dir_fd=folder, follow_symlinks=False).st_mode
+            if not stat.S_ISREG(mode):
+                raise _Refused(f"{filename} is {_kind(mode)}, not a file") from None
+        except OSError:
+            pass
+        raise _Refused(f"{filename} cannot be opened ({os.strerror(exc.errno)})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Refused(f"{filename} is {_kind(info.st_mode)}, not a file")
+        if info.st_size > MAX_NOTEBOOK_BYTES:
+            raise _Refused(f"{filename} is {info.st_size / 2**20:.1f} MB, over the "
+                           f"{MAX_NOTEBOOK_BYTES // 2**20} MB limit for a notebook")
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_NOTEBOOK_BYTES:  # it grew while we read
+                raise _Refused(f"{filename} is over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit for a notebook")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise _Refused(f"{filename} cannot be read ({os.strerror(exc.errno)})") from None
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def parse_notebook(data: bytes, filename: str) -> tuple[nbformat.NotebookNode | None, str]:
+    """(the notebook as version 4, "") or (None, why it is not one nbgrader can grade)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"{filename} is not UTF-8 text (byte {exc.start} is not valid)"
+    try:
+        raw = json.loads(text)
+    except RecursionError:
+        return None, f"{filename} nests too deeply to be a notebook"
+    except ValueError as exc:
+        return None, f"{filename} is not valid JSON (line {getattr(exc, 'lineno', '?')})"
+    if not isinstance(raw, dict):
+        return None, f"{filename} is not a Jupyter notebook (not a JSON object)"
+    version = raw.get("nbformat")
+    if type(version) is not int or version not in (3, 4):
+        return None, f"{filename} is not a notebook version nbgrader can grade (nbformat {plain(repr(version), 40)}; expected 4)"
+    try:
+        notebook = nbformat.reads(text, as_version=4)
+        nbformat.validate(notebook)
+    except RecursionError:
+        return None, f"{filename} nests too deeply to be a notebook"
+    except Exception as exc:  # noqa: BLE001 -- nbformat and jsonschema raise many kinds
+        detail = plain(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, 120)
+        return None, f"{filename} is not a valid Jupyter notebook ({detail})"
+    return notebook, ""
+
+
+def write_notebook(notebook: nbformat.NotebookNode, folder: Path, assignment: str) -> None:
+    """The checked notebook, rewritten by the grader into a folder only the grader writes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, folder / f"{assignment}.ipynb")

@@ -1,0 +1,67 @@
+"""The process that runs one submission inside the sandbox, as an unprivileged user.
+
+`compatlab grade` (root, outside) writes a job to this process's stdin: the notebook's code
+cells with their roles (the lesson's tests, the lesson's own code, the learner's), the limits,
+and how to start the kernel (as a second user of its own). This process runs the cells with
+GradingClient (execute.py) and writes one JSON result to stdout: each cell's outputs and
+execution count, and notes for review. Nothing else goes to stdout: its own and the kernel's
+terminal output go to stderr, which the grader keeps, capped, in grading.log.
+
+The result is the only thing that leaves the sandbox, and the grader reads it as hostile
+input: capped in size, parsed, checked against the notebook format, and merged into the
+notebook the grader holds, whose sources never left its hands.
+"""
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+from nbformat.v4 import new_code_cell, new_notebook
+from traitlets.config import Config
+
+from compatlab.grader.execute import GradedKernelManager, GradingClient
+from compatlab.grader.kernel import GUARD_VARIABLE
+
+
+def run_job(job: dict) -> dict:
+    cells = job["cells"]
+    notebook = new_notebook(cells=[new_code_cell(cell["source"]) for cell in cells])
+    limits, kernel = job["limits"], job["kernel"]
+    home = Path(tempfile.mkdtemp(prefix="runner-"))
+    home.chmod(0o711)  # the kernel may open the connection file by name; nobody may list the folder
+    work = home / "work"  # the kernel's working folder and $HOME
+    work.mkdir()
+    work.chmod(0o777)
+    env = {**kernel["env"], "HOME": str(work), GUARD_VARIABLE: json.dumps(job["guard"])}
+    manager = GradedKernelManager(prefix=kernel["prefix"], python=sys.executable, kernel_env=env,
+                                  connection_file=str(home / "kernel.json"),
+                                  config=Config({"GradedKernelClient": {"message_bytes": limits["message_bytes"]}}))
+    client = GradingClient(notebook, [cell["role"] for cell in cells], [cell["label"] for cell in cells],
+                           km=manager, timeout=limits["cell_timeout"], notebook_timeout=limits["notebook_timeout"],
+                           cell_output_bytes=limits["cell_output_bytes"],
+                           notebook_output_bytes=limits["notebook_output_bytes"], startup_timeout=120,
+                           resources={"metadata": {"path": str(work)}})
+    asyncio.run(client.async_run())
+    return {"cells": [{"index": spec["index"], "outputs": cell.outputs, "execution_count": cell.execution_count}
+                      for spec, cell in zip(cells, notebook.cells)],
+            "review": client.review}
+
+
+def main() -> None:
+    result = os.fdopen(os.dup(1), "w", encoding="utf-8")  # the result, and only the result
+    os.dup2(2, 1)  # everything else printed here (and by the kernel) goes to the log
+    try:
+        answer = run_job(json.loads(sys.stdin.buffer.read()))
+    except Exception as exc:  # noqa: BLE001 -- the grader reports it for this student alone
+        traceback.print_exc()
+        answer = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    result.write(json.dumps(answer))
+    result.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Feedback shows no line of a test cell and no value of the grader's environment, whatever a
+failure message contains; messages are plain text of bounded length; console text is escaped."""
+
+import re
+from io import StringIO
+
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+from rich.console import Console
+
+from compatlab.grader import feedback
+from compatlab.grader.feedback import HIDDEN, MAX_MESSAGE, grader_secrets, redact
+from compatlab.grader.safe_text import cell, console, plain, spreadsheet
+
+TEST_LINES = ['assert read_usage({"prompt_tokens": 5, "completion_tokens": 40}) == Usage(5, 40, None)',
+              "for bad in ('[\"Paris\"]', '42'):", "else:"]
+
+
+def failing_test(evalue: str):
+    test = new_code_cell("...", metadata={"nbgrader": {"grade": True, "solution": False, "grade_id": "test_x",
+                                                       "points": 2}})
+    test.outputs = [new_output("error", ename="ValueError", evalue=evalue, traceback=[])]
+    return new_notebook(cells=[test])
+
+
+def test_a_test_line_copied_into_a_message_is_hidden_even_reindented():
+    leak = "here is your test:\n        assert read_usage({\"prompt_tokens\": 5,   \"completion_tokens\": 40})  ==  Usage(5, 40, None)"
+    [result] = feedback.test_results(failing_test(leak), {"test_x": (0, 2)}, TEST_LINES, [])
+    assert "read_usage({" not in result["message"] and HIDDEN in result["message"]
+    assert result["message"].startswith("ValueError: here is your test:")
+
+
+def test_short_lines_and_honest_messages_are_kept():
+    honest = "tool_arguments('42') should raise EngineError; else: it returned {}"
+    assert redact(honest, TEST_LINES, []) == honest
+
+
+def test_the_graders_environment_never_shows():
+    secrets = grader_secrets({"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG", "OLLAMA_HOST": "http://127.0.0.1:11435",
+                              "SHORT": "abc"})
+    assert secrets == ["wJalrXUtnFEMI/K7MDENG"]  # the engines' addresses are the kernel's own; short values are noise
+    message = redact("env: {'AWS_SECRET_ACCESS_KEY': 'wJalrXUtnFEMI/K7MDENG'} via http://127.0.0.1:11435", [], secrets)
+    assert "wJalrXUtnFEMI" not in message and "http://127.0.0.1:11435" in message
+
+
+def test_messages_are_capped_and_plain():
+    message = redact("\x1b[31mred\x1b[0m \u202e" + "x" * 100_000, [], [])
+    assert len(message) <= MAX_MESSAGE + 2 and "\x1b" not in message and "\u202e" not in message
+    assert message.startswith("red \N{REPLACEMENT CHARACTER}x")
+
+
+def test_console_text_has_no_escapes_and_no_markup():
+    name = "evil\x1b[2J\x1b]0;pwned\x07[bold red]boom[/]"
+    out = StringIO()
+    terminal = Console(file=out, force_terminal=True, width=200)
+    terminal.print(f"student {console(name)}")
+    terminal.print(cell(name))
+    printed = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue())  # rich's own colours, nothing else
+    assert "\x1b" not in printed and "\x07" not in printed and "]0;pwned" in printed
+    assert printed.count("[bold red]boom[/]") == 2  # shown literally, never applied
+
+
+def test_plain_keeps_lines_only_when_asked():
+    assert plain("a\nb\tc", keep_lines=True) == "a\nb\tc"
+    assert "\n" not in plain("a\nb")
+
+
+def test_spreadsheets_never_see_a_formula():
+    assert spreadsheet("=HYPERLINK(\"http://evil\")") == "'=HYPERLINK(\"http://evil\")"
+    assert spreadsheet("graded") == "graded" and spreadsheet(15.0) == 15.0

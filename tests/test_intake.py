@@ -1,0 +1,145 @@
+"""Reading a class's submissions: every shape a folder, link, FIFO or byte stream can take
+becomes that submission's status, never a crash, a hang, or a read through a link."""
+
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from compatlab.grader.course import REPO
+from compatlab.grader.intake import MAX_NOTEBOOK_BYTES, UsageError, find_submissions, parse_notebook
+
+LESSON = "tolerant-client"
+ASSIGNMENTS = ["compat-harness", "tolerant-client"]
+GOOD = REPO / "data" / "sample-class" / "submitted" / "reference-solution" / LESSON / f"{LESSON}.ipynb"
+
+
+def submit(folder: Path, student: str, content: bytes | None = None, assignment: str = LESSON) -> Path:
+    target = folder / student / assignment
+    target.mkdir(parents=True)
+    if content is not None:
+        (target / f"{assignment}.ipynb").write_bytes(content)
+    return target / f"{assignment}.ipynb"
+
+
+def statuses(folder: Path) -> dict[str, str]:
+    return {f"{s.student}/{s.assignment}": s.status for s in find_submissions(folder, ASSIGNMENTS)}
+
+
+@pytest.fixture()
+def classroom(tmp_path):
+    folder = tmp_path / "class"
+    submit(folder, "ada", GOOD.read_bytes())
+    return folder
+
+
+def test_a_good_notebook_is_read_checked_and_fingerprinted(classroom):
+    [ada] = find_submissions(classroom, ASSIGNMENTS)
+    assert ada.status == "graded" and ada.notebook.nbformat == 4 and len(ada.fingerprint) == 64
+
+
+@pytest.mark.parametrize("content, status", [
+    (b'{"cells": [', "is not valid JSON (line 1)"),
+    (b"\xff\xfe{}", "is not UTF-8 text (byte 0 is not valid)"),
+    (json.dumps({"nbformat": 99, "nbformat_minor": 0, "cells": [], "metadata": {}}).encode(),
+     "is not a notebook version nbgrader can grade (nbformat 99; expected 4)"),
+    (b"[" * 100_000 + b"]" * 100_000, "nests too deeply to be a notebook"),
+    (b"[1, 2]", "is not a Jupyter notebook (not a JSON object)"),
+    (json.dumps({"nbformat": 4, "nbformat_minor": 5, "cells": "nope", "metadata": {}}).encode(),
+     "is not a valid Jupyter notebook"),
+])
+def test_unreadable_notebooks_get_a_reason(classroom, content, status):
+    submit(classroom, "bob", content)
+    found = statuses(classroom)
+    assert found["ada/tolerant-client"] == "graded"
+    assert status in found["bob/tolerant-client"], found["bob/tolerant-client"]
+
+
+def test_deep_nesting_inside_a_valid_notebook_is_a_reason_too(classroom):
+    notebook = json.loads(GOOD.read_text())
+    notebook["metadata"]["deep"] = "NEST"
+    text = json.dumps(notebook).replace('"NEST"', "[" * 5000 + "]" * 5000)
+    submit(classroom, "bob", text.encode())
+    assert "nests too deeply" in statuses(classroom)["bob/tolerant-client"]
+
+
+def test_a_notebook_over_the_size_limit_is_refused_unread(classroom):
+    path = submit(classroom, "bob", b"")
+    with open(path, "wb") as handle:
+        handle.truncate(MAX_NOTEBOOK_BYTES + 1)  # sparse: costs no disk
+    assert statuses(classroom)["bob/tolerant-client"] == "tolerant-client.ipynb is 20.0 MB, over the 20 MB limit for a notebook"
+
+
+def test_links_are_never_followed_at_any_level(classroom, tmp_path):
+    secret = tmp_path / "secret.ipynb"
+    shutil.copy(GOOD, secret)  # a perfectly good notebook, reachable only through a link
+    submit(classroom, "bob").symlink_to(secret)
+    (classroom / "cy").mkdir()
+    (classroom / "cy" / LESSON).symlink_to(classroom / "ada" / LESSON)
+    (classroom / "dee").symlink_to(classroom / "ada")
+    found = statuses(classroom)
+    assert found["bob/tolerant-client"] == "tolerant-client.ipynb is a symbolic link; the grader does not follow links"
+    assert found["cy/tolerant-client"] == "the assignment folder is a symbolic link; not followed"
+    assert found["dee/-"] == "the student's folder is a symbolic link; not followed"
+
+
+def test_a_fifo_socket_or_folder_in_place_of_the_notebook_is_refused_without_blocking(classroom):
+    os.mkfifo(submit(classroom, "bob"))  # reading it would block forever
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(submit(classroom, "cy")))
+    submit(classroom, "dee").mkdir()
+    found = statuses(classroom)
+    listener.close()
+    assert found["bob/tolerant-client"] == "tolerant-client.ipynb is a FIFO, not a file"
+    assert found["cy/tolerant-client"] == "tolerant-client.ipynb is a socket, not a file"
+    assert found["dee/tolerant-client"] == "tolerant-client.ipynb is a folder, not a file"
+
+
+def test_a_missing_notebook_says_what_was_found_instead(classroom):
+    path = submit(classroom, "bob")
+    shutil.copy(GOOD, path.parent / "my copy.ipynb")
+    assert statuses(classroom)["bob/tolerant-client"] == "missing tolerant-client.ipynb (found my copy.ipynb)"
+
+
+@pytest.mark.parametrize("name", ["evil\x1b[31m[bold red]boom[/]", "star*", "[ab]", ".hidden-but-not", "-rf",
+                                  "tab\there", "a" * 101])
+def test_student_ids_must_be_usable(classroom, name):
+    if name.startswith("."):
+        submit(classroom, name, GOOD.read_bytes())  # hidden folders are skipped, as before
+        assert set(statuses(classroom)) == {"ada/tolerant-client"}
+        return
+    submit(classroom, name, GOOD.read_bytes())
+    [(key, status)] = [(k, v) for k, v in statuses(classroom).items() if not k.startswith("ada/")]
+    assert "is not a usable student id" in status and "\x1b" not in key + status and "\t" not in key + status
+
+
+def test_ids_in_other_scripts_are_fine(classroom):
+    submit(classroom, "José.García", GOOD.read_bytes())
+    submit(classroom, "学生42", GOOD.read_bytes())
+    assert set(statuses(classroom).values()) == {"graded"}
+
+
+def test_an_unknown_assignment_is_that_students_problem_when_others_are_known(classroom):
+    (classroom / "bob" / "homework-9").mkdir(parents=True)
+    assert statuses(classroom)["bob/homework-9"].startswith("unknown assignment (this course has: compat-harness")
+
+
+def test_only_unknown_assignments_or_nothing_at_all_is_a_usage_error(tmp_path):
+    (tmp_path / "class" / "ada" / "homework-9").mkdir(parents=True)
+    with pytest.raises(UsageError, match="unknown assignment 'homework-9'"):
+        find_submissions(tmp_path / "class", ASSIGNMENTS)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="nothing to grade"):
+        find_submissions(tmp_path / "empty", ASSIGNMENTS)
+    with pytest.raises(UsageError, match="no such folder"):
+        find_submissions(tmp_path / "nowhere", ASSIGNMENTS)
+
+
+def test_parse_accepts_version_3_and_returns_version_4():
+    v3 = nbformat.v3.new_notebook(worksheets=[nbformat.v3.new_worksheet(cells=[nbformat.v3.new_code_cell("1")])])
+    notebook, problem = parse_notebook(nbformat.writes(v3, version=3).encode(), "x.ipynb")
+    assert problem == "" and notebook.nbformat == 4 and notebook.cells[0].source == "1"

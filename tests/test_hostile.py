@@ -210,25 +210,20 @@ sys.modules["json"] = types.SimpleNamespace(loads=json.loads)
                                                  "while True:\n    pass"}, [], []),
     "runs-out-the-clock": (REFERENCE, {}, ["import time\ntime.sleep(9)"] * 11, []),
     "memory-children": (REFERENCE, {"cell-32": REPORT + '''
-import os, time
-done = []
-read, write = os.pipe()
+import os, signal, time
+children = []
 for child in range(5):
-    if os.fork() == 0:
+    pid = os.fork()
+    if pid == 0:
         try:
             hog = b"\\x01" * (1200 * 2**20)  # 1.2 GB, every page touched
-            os.write(write, b"1")
             time.sleep(60)
         finally:
             os._exit(0)
-os.close(write)
+    children.append(pid)
 time.sleep(8)
-os.set_blocking(read, False)
-try:
-    done = os.read(read, 100)
-except BlockingIOError:
-    done = b""
-report(children_done=len(done))
+killed = [pid for pid in children if os.waitpid(pid, os.WNOHANG)[0] and True]
+report(children_alive=len(children) - len(killed), children_killed=len(killed))
 '''}, [], []),
     "fills-the-disk": (REFERENCE, {"cell-32": REPORT + '''
 import os, pathlib
@@ -543,8 +538,9 @@ def test_a_notebook_has_a_time_limit_of_its_own(graded):
 
 def test_memory_is_capped_for_the_whole_sandbox_not_per_process(graded):
     found = graded["reports"]["memory-children"]
-    # five children of 1.2 GB each, each under the 4 GB per-process cap: together they are not
-    assert found.get("children_done", 0) <= 3, found
+    # five children of 1.2 GB each, each under the 4 GB per-process cap: together they are not,
+    # and the kernel's out-of-memory killer ends the ones past the sandbox's 4 GB
+    assert found["children_alive"] <= 3 and found["children_killed"] >= 2, found
     assert score(graded, "memory-children") == 15
 
 
@@ -576,7 +572,11 @@ def test_the_attacks_the_suite_always_had(graded):
     assert cell(graded, "edits-locked-tests", "test_content_text") == 0
     assert score(graded, "monkeypatches") <= 11
     assert cell(graded, "monkeypatches", "test_content_text") == 0 and cell(graded, "monkeypatches", "test_chat") == 0
-    assert reports["kills-the-engine"]["seen"] < 20 and score(graded, "kills-the-engine") == 15
+    found = reports["kills-the-engine"]
+    # it sees only its own sandbox's processes (bwrap's init and the runner), can signal neither,
+    # and `pkill -f compatlab` ends only its own kernel: the two tests before that cell count
+    assert found["seen"] <= 3 and all(attempt.startswith("failed: PermissionError") for attempt in found["killed"])
+    assert score(graded, "kills-the-engine") == 4 and score(graded, "honest") == 15
     for key in ("internet", "dns", "host_port"):
         assert reports["calls-out"][key].startswith("failed:"), (key, reports["calls-out"][key])
     assert score(graded, "calls-out") == 15
@@ -593,5 +593,5 @@ def test_the_attacks_the_suite_always_had(graded):
 def test_the_console_shows_names_and_messages_without_escapes_or_markup(graded):
     printed = graded["result"].stdout + graded["result"].stderr
     assert "\x1b" not in printed
-    assert "[bold red]boom" in printed  # shown literally, never applied
+    assert "[bold" in printed  # shown literally (rich would have consumed it as markup)
     assert "need review" in printed

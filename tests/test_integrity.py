@@ -70,6 +70,11 @@ def test_ordinary_code_is_not_flagged(code):
     assert findings(code) == []
 
 
+def test_line_numbers_are_the_cells_own_even_when_ipython_rewrites_it():
+    assert findings("\n\n%time x = 1\nimport ctypes") == ["cell 2 line 4: imports ctypes: ctypes (raw memory)"]
+    assert findings("\n\nimport ctypes") == ["cell 2 line 3: imports ctypes: ctypes (raw memory)"]
+
+
 def test_no_honest_sample_submission_is_flagged():
     """Every sample submission (the solution, the blank release, every known mistake) is honest."""
     course = Course()

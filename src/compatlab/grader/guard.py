@@ -31,6 +31,7 @@ import hashlib
 import importlib
 import os
 import re
+import signal
 import sys
 import sysconfig
 
@@ -38,6 +39,7 @@ from compatlab.grader import strict
 
 RECEIPT = "compatlab_receipt"  # the iopub message type of a receipt
 MISSING = object()
+CACHES = {"__warningregistry__"}  # what Python itself writes into a module as it runs (warnings' cache)
 # names IPython binds in the user namespace itself: never the lesson's, never shadows
 IPYTHON_NAMES = re.compile(r"_+|_i+|_i\d+|_\d+|_[oi]h|_dh|In|Out|exit|quit|get_ipython")
 PLAIN = (str, int, float, bool, type(None), bytes)
@@ -118,8 +120,9 @@ class Snapshot:
             if len(now) != len(then) or any(a is not b for a, b in zip(now, then)):
                 found.append(label)
         for label, items, saved in self.mappings:
-            found += [label.format(key) for key in items.keys() - saved.keys()]
-            found += [label.format(key) for key, value in saved.items() if items.get(key, MISSING) is not value]
+            found += [label.format(key) for key in items.keys() - saved.keys() - CACHES]
+            found += [label.format(key) for key, value in saved.items()
+                      if key not in CACHES and items.get(key, MISSING) is not value]
         found += [f"{getattr(func, '__qualname__', func)}'s code" for func, state in self.functions.items()
                   if (func.__code__, func.__defaults__, func.__kwdefaults__) != state]
         return found
@@ -156,10 +159,10 @@ class Snapshot:
         for _, items, saved, adoptable in self.lists:
             items[:] = [x for x in saved if not adoptable(x)] + [x for x in items if adoptable(x)]
         for _, items, saved in self.mappings:  # key by key: other threads read these dicts meanwhile
-            for key in items.keys() - saved.keys():
+            for key in items.keys() - saved.keys() - CACHES:
                 items.pop(key, None)
             for key, value in saved.items():
-                if items.get(key, MISSING) is not value:
+                if key not in CACHES and items.get(key, MISSING) is not value:
                     items[key] = value
         for func, (code, defaults, kwdefaults) in self.functions.items():
             func.__code__, func.__defaults__, func.__kwdefaults__ = code, defaults, kwdefaults
@@ -272,6 +275,7 @@ class Guard:
             # a child the notebook forked (os.fork()) has come back from the cell: it would go on
             # as a second kernel on the same sockets, so it ends here
             os._exit(0)
+        _reap_a_crowd_of_dead_children()
         changed = self.snapshot.changes()
         self.snapshot.restore()
         if self.role != "student":
@@ -333,6 +337,39 @@ class Guard:
         self.stash = {}
 
 
+DEAD_CHILDREN = 16  # more than this many, and they came from a fork loop: reap them
+
+
+def _reap_a_crowd_of_dead_children() -> None:
+    """Dead children count against the kernel's process limit until reaped, and a fork bomb
+    leaves hundreds: without a slot the kernel cannot start a thread for the next cell. A few
+    are left alone, so subprocess and multiprocessing still collect their own children."""
+    me, dead = os.getpid(), []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] == "Z" and int(fields[1]) == me:
+            dead.append(int(pid))
+    if len(dead) > DEAD_CHILDREN:
+        for pid in dead:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+def _forked_child() -> None:
+    """In a child the notebook forks: an interrupt ends it at once (SIGINT's default action).
+    ipykernel interrupts the kernel's whole process group; hundreds of forked copies of the
+    kernel each formatting a traceback would starve the kernel itself."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    except ValueError:  # forked from a thread other than the main one: nothing to change
+        pass
+
+
 def _put_back(target, saved) -> None:
     """Restore plain data in place, so anything holding the same object sees the lesson's data."""
     fresh = copy.deepcopy(saved)
@@ -346,6 +383,7 @@ def _put_back(target, saved) -> None:
 def install(shell, kernel, roles: dict[str, str], watch: list[tuple[str, str]]) -> Guard:
     setattr(builtins, strict.NAME, strict.Strict())  # what rewritten test cells call (strict.py)
     guard = Guard(shell, kernel, roles)
+    os.register_at_fork(after_in_child=_forked_child)
     shell.events.register("pre_run_cell", guard.before_cell)
     shell.events.register("post_run_cell", guard.after_cell)
     guard.take(watch)

@@ -71,7 +71,8 @@ def scan(notebook, learner_cells: set[int], lesson_names: set[str], released: fr
     stands (`released`, stripped lines) is the lesson's own code, not the learner's. Module
     aliases come from every import."""
     sources = {i: cell.source for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"}
-    trees = {i: tree for i, tree in ((i, _parse(source)) for i, source in sources.items()) if tree}
+    parsed = {i: _parse_with_offset(source) for i, source in sources.items()}
+    trees = {i: tree for i, (tree, _) in parsed.items() if tree}
     modules = {alias for tree in trees.values() for alias in _module_aliases(tree)}
     findings = []
     for index in sorted(learner_cells & trees.keys()):
@@ -79,10 +80,12 @@ def scan(notebook, learner_cells: set[int], lesson_names: set[str], released: fr
         label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
         raw_lines = sources[index].splitlines()
         shadowable = test_names & (lesson_names | set(vars(builtins)))
-        visitor = _Visitor(modules, lesson_names - modules, raw_lines, shadowable)
+        offset = parsed[index][1]
+        visitor = _Visitor(modules, lesson_names - modules, raw_lines, shadowable, offset)
         visitor.visit(trees[index])
         findings += [Finding(label, line, what) for line, what in sorted(set(visitor.found))
-                     if not (0 < line <= len(raw_lines) and raw_lines[line - 1].strip() in released)]
+                     if not (0 < line <= len(raw_lines) and raw_lines[line - 1].strip()
+                             and raw_lines[line - 1].strip() in released)]
     return findings
 
 
@@ -109,12 +112,30 @@ def names_read(sources: list[str]) -> frozenset[str]:
 
 
 def _parse(source: str) -> ast.Module | None:
+    return _parse_with_offset(source)[0]
+
+
+def _parse_with_offset(source: str) -> tuple[ast.Module | None, int]:
+    """The cell's syntax tree, and how many lines to add to its line numbers to find them in
+    the source: 0, unless IPython had to rewrite the cell (magics), dropping leading blank lines."""
     from IPython.core.inputtransformer2 import TransformerManager
 
     try:
-        return ast.parse(TransformerManager().transform_cell(source))
+        return ast.parse(source), 0
+    except (SyntaxError, ValueError):
+        pass
+    except (RecursionError, MemoryError):
+        return None, 0
+    try:
+        tree = ast.parse(TransformerManager().transform_cell(source))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
+        return None, 0
+    blank = 0
+    for line in source.splitlines():
+        if line.strip():
+            break
+        blank += 1
+    return tree, blank
 
 
 def _module_aliases(tree: ast.Module) -> set[str]:
@@ -170,8 +191,9 @@ def _root(node: ast.AST) -> tuple[str | None, list[str]]:
 
 
 class _Visitor(ast.NodeVisitor):
-    def __init__(self, modules: set[str], lesson_names: set[str], raw_lines: list[str], shadowable: set[str]) -> None:
-        self.modules, self.lesson_names, self.raw_lines = modules, lesson_names, raw_lines
+    def __init__(self, modules: set[str], lesson_names: set[str], raw_lines: list[str], shadowable: set[str],
+                 offset: int) -> None:
+        self.modules, self.lesson_names, self.raw_lines, self.offset = modules, lesson_names, raw_lines, offset
         self.shadowable = shadowable  # names the tests read that the lesson or Python defines
         self.found: list[tuple[int, str]] = []
         self.scopes: list[set[str]] = []  # the local names of the functions we are inside
@@ -200,7 +222,7 @@ class _Visitor(ast.NodeVisitor):
         self.scopes.pop()
 
     def flag(self, node: ast.AST, what: str) -> None:
-        self.found.append((getattr(node, "lineno", 0), what))
+        self.found.append((getattr(node, "lineno", 0) + self.offset, what))
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -220,7 +242,8 @@ class _Visitor(ast.NodeVisitor):
                 self.flag(node, f"imports {module}: {why}")
 
     def visit_Name(self, node: ast.Name) -> None:
-        line = self.raw_lines[node.lineno - 1] if 0 < node.lineno <= len(self.raw_lines) else ""
+        number = node.lineno + self.offset
+        line = self.raw_lines[number - 1] if 0 < number <= len(self.raw_lines) else ""
         if node.id == "get_ipython" and "get_ipython" in line:  # a magic's rewrite has no such text
             self.flag(node, "calls get_ipython(): reaches into the kernel")
         elif node.id in HISTORY or (node.id.startswith("_i") and node.id[2:].isdigit()):

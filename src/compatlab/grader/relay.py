@@ -3,8 +3,8 @@
 A sandboxed kernel has a network namespace of its own, so the engines' 127.0.0.1 ports are not
 there. The grader runs `relay.py out PORT=SOCKET…` (a Unix socket per engine, forwarded to the
 engine's port); inside the sandbox the kernel itself runs the "in" side in a thread (see
-guard.py: a thread dies with the kernel, where a separate process would keep the sandbox
-open), listening on the same loopback ports and forwarding to those sockets. The kernel's code
+kernel.py: a thread dies with the kernel, where a separate process would outlive it),
+listening on the same loopback ports and forwarding to those sockets. The kernel's code
 keeps using the engines' usual URLs. asyncio on each side, no process per connection: lessons
 open hundreds of them.
 """

@@ -15,6 +15,7 @@ notebook the grader holds, whose sources never left its hands.
 import asyncio
 import json
 import os
+import shutil
 import sys
 import tempfile
 import traceback
@@ -27,16 +28,15 @@ from compatlab.grader.execute import GradedKernelManager, GradingClient
 from compatlab.grader.kernel import GUARD_VARIABLE
 
 
-def run_job(job: dict) -> dict:
+def run_job(job: dict, home: Path) -> dict:
     cells = job["cells"]
     notebook = new_notebook(cells=[new_code_cell(cell["source"]) for cell in cells])
     limits, kernel = job["limits"], job["kernel"]
-    home = Path(tempfile.mkdtemp(prefix="runner-"))
     home.chmod(0o711)  # the kernel may open the connection file by name; nobody may list the folder
-    work = home / "work"  # the kernel's working folder and $HOME
+    work = home / "work"  # the kernel's working folder, $HOME and $TMPDIR
     work.mkdir()
     work.chmod(0o777)
-    env = {**kernel["env"], "HOME": str(work), GUARD_VARIABLE: json.dumps(job["guard"])}
+    env = {**kernel["env"], "HOME": str(work), "TMPDIR": str(work), GUARD_VARIABLE: json.dumps(job["guard"])}
     manager = GradedKernelManager(prefix=kernel["prefix"], python=sys.executable, kernel_env=env,
                                   connection_file=str(home / "kernel.json"),
                                   config=Config({"GradedKernelClient": {"message_bytes": limits["message_bytes"]}}))
@@ -54,11 +54,14 @@ def run_job(job: dict) -> dict:
 def main() -> None:
     result = os.fdopen(os.dup(1), "w", encoding="utf-8")  # the result, and only the result
     os.dup2(2, 1)  # everything else printed here (and by the kernel) goes to the log
+    home = Path(tempfile.mkdtemp(prefix="runner-"))
     try:
-        answer = run_job(json.loads(sys.stdin.buffer.read()))
+        answer = run_job(json.loads(sys.stdin.buffer.read()), home)
     except Exception as exc:  # noqa: BLE001 -- the grader reports it for this student alone
         traceback.print_exc()
         answer = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    finally:  # in a sandbox its tmpfs goes anyway; with --no-sandbox this is the host's /tmp
+        shutil.rmtree(home, ignore_errors=True)
     result.write(json.dumps(answer))
     result.close()
 

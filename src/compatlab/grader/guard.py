@@ -34,6 +34,7 @@ import re
 import signal
 import sys
 import sysconfig
+import threading
 
 from compatlab.grader import strict
 
@@ -71,9 +72,14 @@ class Snapshot:
         self.lists: list[tuple[str, list, list, object]] = []
         self.mappings: list[tuple[str, dict, dict]] = []
         self.functions: dict[object, tuple] = {}
+        self.hooks: list[tuple[str, object, object, object]] = []  # label, getter, setter, value
 
     def add_attribute(self, label: str, owner, name: str) -> None:
         self.attributes.append((label, owner, name, getattr(owner, name, MISSING)))
+
+    def add_hook(self, label: str, getter, setter) -> None:
+        """A setting read and written through functions (sys.settrace, sys.gettrace)."""
+        self.hooks.append((label, getter, setter, getter()))
 
     def add_item(self, label: str, mapping: dict, key: str) -> None:
         if not any(entry[0] == label for entry in self.items):
@@ -105,6 +111,7 @@ class Snapshot:
     def changes(self) -> list[str]:
         found = [label for label, owner, name, value in self.attributes if getattr(owner, name, MISSING) is not value]
         found += [label for label, mapping, key, value in self.items if mapping.get(key, MISSING) is not value]
+        found += [label for label, getter, _, value in self.hooks if getter() is not value]
         for cls, saved in self.classes.items():
             now = vars(cls)
             if any(now.get(key, MISSING) is not value for key, value in saved.items()):
@@ -137,6 +144,9 @@ class Snapshot:
                     setattr(owner, name, value)
             except (AttributeError, TypeError):
                 pass
+        for _, getter, setter, value in self.hooks:
+            if getter() is not value:
+                setter(value)
         for _, mapping, key, value in self.items:
             if value is MISSING:
                 mapping.pop(key, None)
@@ -218,6 +228,11 @@ class Guard:
         snap.add_mapping("builtins.{}", vars(builtins))
         for name in ("excepthook", "displayhook", "stdout", "stderr", "breakpointhook", "unraisablehook"):
             snap.add_attribute(f"sys.{name}", sys, name)
+        # a trace or profile function sees, and can change, every frame a test runs
+        snap.add_hook("sys.settrace", sys.gettrace, sys.settrace)
+        snap.add_hook("sys.setprofile", sys.getprofile, sys.setprofile)
+        snap.add_hook("threading.settrace", threading.gettrace, threading.settrace)
+        snap.add_hook("threading.setprofile", threading.getprofile, threading.setprofile)
         # importing some libraries adds their own import hooks: theirs may come and go
         snap.add_list("sys.meta_path", sys.meta_path, adoptable=_library_code)
         snap.add_list("sys.path_hooks", sys.path_hooks, adoptable=_library_code)
@@ -319,7 +334,9 @@ class Guard:
             if current is not value:
                 self.stash[name] = current
                 ns[name] = value
-            if name in self.data and value != self.data[name]:  # plain data only: == is safe here
+            # still plain data (nothing of the learner's inside), and equal: nothing to put back;
+            # checked in that order, so != only ever compares plain values
+            if name in self.data and (not _plain_data(value) or value != self.data[name]):
                 _put_back(value, self.data[name])
         for name in [name for name in ns if name in vars(builtins) and name not in self.protected]:
             if not IPYTHON_NAMES.fullmatch(name):

@@ -121,6 +121,7 @@ class GradingClient(NotebookClient):
         self.cell_bytes: dict[int, int] = {}
         self.notebook_bytes = 0
         self.capped: set[int] = set()
+        self.failed_past_cap: set[int] = set()
         self.timed_out = False
         self.cell_limit = self.timeout
 
@@ -236,7 +237,7 @@ class GradingClient(NotebookClient):
     # ---------------------------------------------------------------- each message
 
     def process_message(self, msg, cell, cell_index):
-        msg_type = msg.get("msg_type") or msg.get("header", {}).get("msg_type")
+        msg_type = str(msg.get("msg_type") or msg.get("header", {}).get("msg_type") or "")
         content = msg.get("content")
         if not isinstance(content, dict):
             return None
@@ -252,9 +253,11 @@ class GradingClient(NotebookClient):
                 self.receipts.setdefault(cell_index, []).append(content)
             return None
         if self._over_cap(cell, cell_index):
-            if not _failure(msg_type, content):
+            if not _failure(msg_type, content) or cell_index in self.failed_past_cap:
                 return None
-            # a failure is never dropped, or flooding the output first would make a test pass
+            # a cell's failure is never dropped (one is enough), or flooding the output first
+            # would make a test pass
+            self.failed_past_cap.add(cell_index)
             msg = {**msg, "content": _shortened(msg_type, content)}
         if msg_type.startswith("comm"):
             return None

@@ -36,8 +36,9 @@ def test_short_lines_and_honest_messages_are_kept():
 
 def test_the_graders_environment_never_shows():
     secrets = grader_secrets({"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG", "OLLAMA_HOST": "http://127.0.0.1:11435",
-                              "SHORT": "abc"})
-    assert secrets == ["wJalrXUtnFEMI/K7MDENG"]  # the engines' addresses are the kernel's own; short values are noise
+                              "OPENAI_API_KEY": "sk-instructors-real-key", "SHORT": "abc"})
+    # the engines' addresses are the kernel's own; short values are noise; the API key is the grader's
+    assert secrets == ["sk-instructors-real-key", "wJalrXUtnFEMI/K7MDENG"]  # longest first
     message = redact("env: {'AWS_SECRET_ACCESS_KEY': 'wJalrXUtnFEMI/K7MDENG'} via http://127.0.0.1:11435", [], secrets)
     assert "wJalrXUtnFEMI" not in message and "http://127.0.0.1:11435" in message
 

@@ -16,6 +16,20 @@ class Usage:
     def __init__(self, n):
         self.n = n
 '''
+# a learner's function that ends the running cell itself, as far as the runner could tell: a
+# clean receipt, an idle status and an execute_reply, sent on the kernel's own sockets
+FORGE = '''import sys
+def forged():
+    kernel = sys.modules["ipykernel.kernelapp"].IPKernelApp.instance().kernel
+    parent, ident = kernel.get_parent("shell"), kernel._parent_ident["shell"]
+    iopub = getattr(kernel, "iopub" + "_socket")
+    kernel.session.send(iopub, "compatlab" + "_receipt", {"role": "test", "changed": [], "refused": []}, parent=parent)
+    kernel.session.send(iopub, "status", {"execution_state": "idle"}, parent=parent)
+    shell = kernel.shell_channel_thread.manager.get_subshell_to_shell_channel_socket(None)
+    kernel.session.send(shell, "execute_reply", {"status": "ok", "execution_count": kernel.execution_count,
+                                                 "user_expressions": {}, "payload": []}, parent, ident=ident)
+    return "not implemented"
+'''
 CELLS = [
     ("lesson", LESSON),
     ("student", "import sys\nsys.settrace(lambda *a: None)"),
@@ -28,13 +42,17 @@ CELLS = [
     ("student", "print('after the test:', len([1]), Usage, ENGINES.get('extra'))"),
     ("student", "def answer():\n    return Anything()"),
     ("test", "assert answer() == 'Hello.'"),
+    ("student", FORGE),
+    ("test", "assert forged() == 'Hello.'"),
+    ("student", "print('the kernel goes on')"),
 ]
 
 
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory):
     box = sandbox.prepare(tmp_path_factory.mktemp("box"), sandbox.Limits(cell_timeout=60), True)
-    box.uids, lock = sandbox.claim_uids(sandbox.Path(box.root))
+    box.slot, lock = sandbox.claim_slot(sandbox.Path(box.root))
+    box.uids = sandbox.slot_uids(box.slot)
     sources = [strict.rewrite(source) if role == "test" else source for role, source in CELLS]
     job = {"cells": [{"index": i, "source": source, "role": role, "label": f"cell {i + 1}"}
                      for i, ((role, _), source) in enumerate(zip(CELLS, sources))],
@@ -79,3 +97,10 @@ def test_an_object_that_equals_everything_fails_the_test_and_says_why(ran):
     [error] = errors(cells[7])
     assert error.startswith("Refused: a test compared a value of class Anything with ==")
     assert any(note.startswith("cell 8: a test compared a value of class Anything") for note in review)
+
+
+def test_a_test_whose_end_was_forged_does_not_count(ran):
+    cells, review = ran
+    assert any("the kernel answered this cell twice" in error for error in errors(cells[9])), errors(cells[9])
+    assert any(note.startswith("cell 10: the kernel answered this cell twice") for note in review)
+    assert text(cells[10]) == "the kernel goes on\n"

@@ -195,6 +195,42 @@ import json, sys, types
 json.loads = lambda *args, **kwargs: {"city": "Paris"}
 sys.modules["json"] = types.SimpleNamespace(loads=json.loads)
 '''], []),
+    "forge-mock-any": (BLANK, every_answer("from unittest.mock import ANY\nreturn ANY"), [], []),
+    "forge-disguised-class": (BLANK, every_answer('''class Disguised:
+    __module__ = "json"
+    __class__ = property(lambda self: EngineError)
+    def __eq__(self, other): return True
+    def __bool__(self): return True
+    def __contains__(self, item): return True
+    def __hash__(self): return 0
+return Disguised()'''), [], []),
+    "forge-sends-replies": (BLANK, every_answer('''import sys
+kernel = sys.modules["ipykernel.kernelapp"].IPKernelApp.instance().kernel
+parent, ident = kernel.get_parent("shell"), kernel._parent_ident["shell"]
+iopub = getattr(kernel, "iopub" + "_socket")
+kernel.session.send(iopub, "compatlab" + "_receipt", {"role": "test", "changed": [], "refused": []}, parent=parent)
+kernel.session.send(iopub, "status", {"execution_state": "idle"}, parent=parent)
+shell = kernel.shell_channel_thread.manager.get_subshell_to_shell_channel_socket(None)
+kernel.session.send(shell, "execute_reply", {"status": "ok", "execution_count": kernel.execution_count,
+                                             "user_expressions": {}, "payload": []}, parent, ident=ident)
+return "not implemented"'''), [], []),
+    "forge-too-deep-to-scan": (BLANK, {}, ["import sys\ntotal = " + " + ".join(["1"] * 600)
+                                           + "\nsys.displayhook(2.0)"], []),
+    "hoards-engine-connections": (REFERENCE, {"cell-32": REPORT + '''
+import json, os, resource, socket
+engines = json.loads(os.environ["COMPATLAB_ENGINES"])
+port = int(engines["ollama"].rsplit(":", 1)[1])
+held, refused = [], 0
+report(files=resource.getrlimit(resource.RLIMIT_NOFILE),
+       raise_limit=attempt(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (100_000, 100_000))))
+for attempt_number in range(2000):
+    try:
+        held.append(socket.create_connection(("127.0.0.1", port), timeout=0.5))
+    except OSError:
+        refused += 1
+    if attempt_number % 50 == 0:
+        report(held=len(held), refused=refused)
+'''}, [], []),
     # ---------------------------------------------------------------- leaks into feedback
     "leaks-tests-and-env": (BLANK, {
         "content_text": "def content_text(content):\n    raise ValueError('\\n'.join(In))",
@@ -321,6 +357,8 @@ UNREADABLE = {
     "nbformat-99": json.dumps({"nbformat": 99, "nbformat_minor": 0, "cells": [], "metadata": {}}).encode(),
     "deep-nesting": b"[" * 50_000 + b"]" * 50_000,
     "evil\x1b[2J\x1b[31m[bold red]boom": REFERENCE.read_bytes(),
+    "odd-metadata": json.dumps({**json.loads(REFERENCE.read_text()), "cells": [
+        {**json.loads(REFERENCE.read_text())["cells"][0], "metadata": {"nbgrader": "x"}}]}).encode(),
 }
 
 
@@ -373,7 +411,7 @@ def graded(tmp_path_factory):
     result = subprocess.run([sys.executable, "-m", "compatlab", "grade", str(tmp / "class"), "--out", str(out),
                              "--workers", "2", "--cell-timeout", "10", "--notebook-timeout", "90"],
                             capture_output=True, text=True, timeout=1500, cwd=REPO,
-                            env={**os.environ, "COMPATLAB_HOSTILE_SECRET": SECRET})
+                            env={**os.environ, "COMPATLAB_HOSTILE_SECRET": SECRET, "OPENAI_API_KEY": SECRET + "-key"})
     listener.close()
     with open(out / "grades.csv", newline="") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
@@ -457,6 +495,7 @@ def test_unreadable_submissions_get_a_status_and_the_rest_is_graded(graded):
     result, rows = graded["result"], graded["rows"]
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     expected = {"bad-utf8": "is not UTF-8 text", "nbformat-99": "(nbformat 99; expected 4)",
+                "odd-metadata": "nbgrader metadata is not an object",
                 "deep-nesting": "nests too deeply", "fifo-notebook": "is a FIFO, not a file",
                 "link-notebook": "is a symbolic link", "huge-notebook": "over the 20 MB limit"}
     for student, status in expected.items():
@@ -480,8 +519,13 @@ def test_the_guard_and_the_strict_checks_say_what_they_saw(graded):
     assert "the input transformer's line_transforms" in rows["forge-line-transforms"]["review"]
     assert "Usage.__eq__" in rows["forge-patches-classes"]["review"]
     assert "decides equality itself" in rows["forge-equals-everything"]["review"]
-    assert any("defined in the notebook, decides equality itself" in e for e in errors(graded, "forge-equals-everything"))
+    assert any("class Anything with ==, and that class decides equality itself" in e
+               for e in errors(graded, "forge-equals-everything"))
     assert "test_chat: this test cell was deleted; nbgrader put it back" in rows["forge-deletes-tests"]["review"]
+    assert "decides equality itself" in rows["forge-mock-any"]["review"]
+    assert "sets __module__ in a class" in rows["forge-disguised-class"]["review"]
+    assert "the kernel answered this cell twice" in rows["forge-sends-replies"]["review"]
+    assert "the scan could not read this cell: it nests too deeply" in rows["forge-too-deep-to-scan"]["review"]
 
 
 # ---------------------------------------------------------------- leaks
@@ -549,6 +593,15 @@ def test_disk_is_capped_and_nothing_lands_on_the_host(graded):
     assert written and all(megabytes < 600 and "all of it" not in outcome for megabytes, outcome in written.values()), written
     assert score(graded, "fills-the-disk") == 15
     assert sum(f.stat().st_size for f in graded["out"].rglob("*") if f.is_file()) < 150 * 2**20
+
+
+def test_hoarding_connections_to_the_engines_stops_at_the_sandboxs_limits(graded):
+    found = graded["reports"]["hoards-engine-connections"]
+    assert found["files"] == [1024, 1024] and found["raise_limit"].startswith("failed: ValueError")
+    assert found["held"] <= 1024, found  # the kernel runs out of its own descriptors first
+    # the grader's relay (one per worker, 256 connections at most) never ran out of its own
+    assert "Too many open files" not in (graded["out"] / "nbgrader" / "grading.log").read_text()
+    assert score(graded, "hoards-engine-connections") == 15 and score(graded, "honest") == 15
 
 
 def test_output_is_capped_per_notebook_display_updates_and_widgets_included(graded):

@@ -59,6 +59,19 @@ def test_unreadable_notebooks_get_a_reason(classroom, content, status):
     assert status in found["bob/tolerant-client"], found["bob/tolerant-client"]
 
 
+@pytest.mark.parametrize("nbgrader, status", [
+    ("x", "cell 1's nbgrader metadata is not an object"),
+    ({"grade_id": ["a"]}, "cell 1's nbgrader grade_id is not a string"),
+    ({"grade": "yes"}, "cell 1's nbgrader flags are not true or false"),
+    ({"points": "3"}, "cell 1's nbgrader points are not a number"),
+])
+def test_grading_metadata_of_the_wrong_shape_is_a_reason(classroom, nbgrader, status):
+    notebook = json.loads(GOOD.read_text())
+    notebook["cells"][0]["metadata"]["nbgrader"] = nbgrader
+    submit(classroom, "bob", json.dumps(notebook).encode())
+    assert statuses(classroom)["bob/tolerant-client"] == f"tolerant-client.ipynb: {status}"
+
+
 def test_deep_nesting_inside_a_valid_notebook_is_a_reason_too(classroom):
     notebook = json.loads(GOOD.read_text())
     notebook["metadata"]["deep"] = "NEST"

@@ -47,6 +47,13 @@ def findings(code: str) -> list[str]:
     ("leak = In[-1]", "reads In: the kernel's history holds the tests' source"),
     ("globals()['Usage'] = 1", "writes through globals()"),
     ("isinstance = lambda *a: True", "rebinds isinstance, which the tests use"),
+    ("import inspect as i\nlines = i.stack(context=30)[1].code_context", "inspect.stack: reads the call stack"),
+    ("import traceback\ntext = traceback.format_stack()", "traceback.format_stack: reads the call stack"),
+    ("from linecache import getlines", "imports linecache"),
+    ("import __main__\nleak = vars(__main__)['In']", "reads In by name"),
+    ("leak = getattr(__import__('__main__'), '_ih')", "reads _ih by name"),
+    ("class Fake:\n    __module__ = 'json'", "sets __module__ in a class"),
+    ("class Fake:\n    __class__ = property(lambda self: Usage)", "sets __class__ in a class"),
     ("class Usage:\n    pass", "rebinds Usage, which the tests use"),
     ("import sys\nsys.modules['json'] = None", "changes sys.modules[...]"),
 ])
@@ -65,6 +72,8 @@ def test_each_construct_is_flagged_with_its_cell_and_line(code, found):
     "def broken(:\n",  # a syntax error is the learner's problem, not a finding
     "def read_usage(usage):\n    len = 3\n    return len",  # locals shadow nothing the tests see
     "format = {'type': 'object'}",  # a builtin's name the tests do not use
+    "import numpy as np\nboth = np.stack([[1], [2]])",  # numpy's stack is not the call stack
+    "import traceback\ndef f():\n    try:\n        1 / 0\n    except ZeroDivisionError:\n        return traceback.format_exc()",
 ])
 def test_ordinary_code_is_not_flagged(code):
     assert findings(code) == []
@@ -73,6 +82,12 @@ def test_ordinary_code_is_not_flagged(code):
 def test_line_numbers_are_the_cells_own_even_when_ipython_rewrites_it():
     assert findings("\n\n%time x = 1\nimport ctypes") == ["cell 2 line 4: imports ctypes: ctypes (raw memory)"]
     assert findings("\n\nimport ctypes") == ["cell 2 line 3: imports ctypes: ctypes (raw memory)"]
+
+
+def test_a_cell_too_deep_for_the_scan_is_a_finding_not_a_crash():
+    for terms in (600, 30_000):  # too deep for the scan's walk; too deep for Python's own parser
+        assert findings("total = " + " + ".join(["1"] * terms)) == \
+            ["cell 2: the scan could not read this cell: it nests too deeply"], terms
 
 
 def test_no_honest_sample_submission_is_flagged():

@@ -3,6 +3,7 @@ bounded exchange with the runner (root writes a job in, reads a capped result ou
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -13,7 +14,13 @@ from compatlab.grader import sandbox
 from compatlab.grader.cgroups import SandboxGroup
 
 PROBE = '''
-import json, os, resource
+import ctypes, json, os, resource
+libc = ctypes.CDLL(None, use_errno=True)
+def syscall(number):
+    # arguments that would otherwise succeed or fail on their own: add_key("user", "k", "v") into
+    # the user keyring, unshare(0), and so on; only EPERM says the filter refused the call
+    result = libc.syscall(number, b"user", b"compatlab", b"v", 1, -4)
+    return "EPERM" if result == -1 and ctypes.get_errno() == 1 else f"allowed ({result}, errno {ctypes.get_errno()})"
 status = dict(line.split(":", 1) for line in open("/proc/self/status"))
 runner = str(os.getppid())  # the kernel's parent: the runner, which started it
 def attempt(action):
@@ -32,8 +39,17 @@ print("PROBE " + json.dumps({
     "address_space": resource.getrlimit(resource.RLIMIT_AS)[0], "processes": resource.getrlimit(resource.RLIMIT_NPROC)[0],
     "file_size": resource.getrlimit(resource.RLIMIT_FSIZE)[0], "core": resource.getrlimit(resource.RLIMIT_CORE)[0],
     "tmp_bytes": os.statvfs("/tmp").f_blocks * os.statvfs("/tmp").f_frsize,
+    "files": resource.getrlimit(resource.RLIMIT_NOFILE),
+    "refused_calls": {name: syscall(number) for name, number in SYSCALLS.items()},
     "cwd": os.getcwd(), "home": os.environ["HOME"]}))
 '''
+
+
+def probe_source() -> str:
+    from compatlab.grader.seccomp import TABLES
+
+    _, calls = TABLES[platform.machine()]
+    return f"SYSCALLS = {calls!r}\n" + PROBE
 
 
 def job(box: sandbox.Sandbox, source: str) -> bytes:
@@ -51,8 +67,9 @@ def probed(tmp_path_factory):
     assert os.geteuid() == 0, "CI grades as root, as the README recommends; these checks need it"
     assert not sandbox.unavailable(), sandbox.unavailable()
     box = sandbox.prepare(tmp_path_factory.mktemp("box"), sandbox.Limits(cell_timeout=60), True)
-    box.uids, lock = sandbox.claim_uids(sandbox.Path(box.root))
-    outcome = sandbox.run(box, job(box, PROBE))
+    box.slot, lock = sandbox.claim_slot(sandbox.Path(box.root))
+    box.uids = sandbox.slot_uids(box.slot)
+    outcome = sandbox.run(box, job(box, probe_source()))
     result = json.loads(outcome.result)
     text = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
     line = next(line for line in text.splitlines() if line.startswith("PROBE "))
@@ -79,6 +96,13 @@ def test_the_kernel_runs_under_the_limits(probed):
     assert found["file_size"] == limits.file_mb * 2**20 and found["core"] == 0
     assert found["tmp_bytes"] == limits.tmp_mb * 2**20  # the only writable place, and it is small
     assert found["cwd"].startswith("/tmp/") and found["home"] == found["cwd"]
+
+
+def test_the_kernel_cannot_raise_its_open_file_limit_or_use_refused_calls(probed):
+    box, found = probed
+    assert found["files"] == [box.limits.files, box.limits.files]
+    # the keyrings would carry data from one student's sandbox to the next on the same worker
+    assert found["refused_calls"] and set(found["refused_calls"].values()) == {"EPERM"}, found["refused_calls"]
 
 
 def test_the_group_limits_the_whole_sandbox_and_goes_away():
@@ -152,3 +176,41 @@ def descendants(root: int) -> list[int]:
         found += children
         frontier = children
     return found
+
+
+def test_a_relay_takes_no_more_connections_than_its_limit(tmp_path):
+    import socket
+
+    upstream = socket.create_server(("127.0.0.1", 0))
+    path = str(tmp_path / "engine.sock")
+    relay = subprocess.Popen([sys.executable, "-m", "compatlab.grader.relay", "out", "--limit=3",
+                              f"{upstream.getsockname()[1]}={path}"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert relay.stdout.readline().strip() == "ready"
+
+        def connect() -> socket.socket:
+            client = socket.socket(socket.AF_UNIX)
+            client.connect(path)
+            client.settimeout(5)
+            return client
+
+        engine_side = []  # kept open: a connection the engine closes frees its place at the relay
+
+        def relayed(client: socket.socket) -> bool:
+            """Does the relay pass this connection on (or close it: b"" at once)?"""
+            client.sendall(b"ping")
+            accepted, _ = upstream.accept()
+            engine_side.append(accepted)
+            accepted.settimeout(5)
+            return accepted.recv(4) == b"ping"
+
+        held = [connect() for _ in range(3)]
+        assert all(relayed(client) for client in held)
+        refused = connect()
+        assert refused.recv(1) == b""  # the fourth is closed at once
+        held.pop().close()
+        time.sleep(0.2)
+        assert relayed(connect())  # room again
+    finally:
+        relay.kill()
+        upstream.close()

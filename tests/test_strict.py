@@ -62,12 +62,41 @@ def test_an_object_that_equals_everything_is_refused_with_a_message_that_says_wh
     anything = NB["Anything"]()
     for expected in ("Hello.", 42, None, [1], {"a": 1}, NB["Usage"](11, 7)):
         for left, op, right in ((anything, "==", expected), (expected, "==", anything), (anything, "!=", expected)):
-            with pytest.raises(Refused, match="class Anything with ==, and that class, defined in the notebook, "
-                                              "decides equality itself"):
+            with pytest.raises(Refused, match="class Anything with ==, and that class decides equality itself"):
                 CHECK.compare(left, op, right)
     with pytest.raises(Refused):
         CHECK.compare(NB["AnyStr"]("x"), "==", "Hello.")
     assert len(CHECK.refused) >= 3  # what the guard's receipt reports
+
+
+def test_a_librarys_object_that_equals_everything_is_refused_too():
+    from unittest.mock import ANY, MagicMock
+
+    for forged in (ANY, MagicMock()):
+        with pytest.raises(Refused, match="decides equality itself"):
+            CHECK.compare(forged, "==", "Hello.")
+        with pytest.raises(Refused):
+            CHECK.compare(forged, "==", NB["Usage"](11, 7))
+
+
+def test_a_class_that_claims_to_be_a_librarys_is_still_the_notebooks():
+    namespace = {"__name__": "__main__"}
+    exec("class Disguised:\n    __module__ = 'json'\n    def __eq__(self, other): return True\n"
+         "    def __bool__(self): return True\n    def __contains__(self, item): return True", namespace)
+    disguised = namespace["Disguised"]()
+    for check in (lambda: CHECK.compare(disguised, "==", "x"), lambda: CHECK.truth(disguised),
+                  lambda: CHECK.compare("needle", "in", disguised)):
+        with pytest.raises(Refused):
+            check()
+
+
+def test_isinstance_goes_by_the_real_type():
+    namespace = {"__name__": "__main__", "Usage": NB["Usage"]}
+    exec("class Fake:\n    __class__ = property(lambda self: Usage)", namespace)
+    fake = namespace["Fake"]()
+    assert isinstance(fake, NB["Usage"])  # Python is fooled
+    assert not CHECK.isinstance(fake, NB["Usage"]) and CHECK.isinstance(NB["Usage"](1, 2), (NB["Usage"], int))
+    assert "__compatlab_strict__.isinstance(x, Usage)" in rewrite("assert isinstance(x, Usage)")
 
 
 def test_containers_of_such_objects_do_not_pass_either():

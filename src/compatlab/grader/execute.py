@@ -13,7 +13,8 @@ accepts from the kernel, which runs the learner's code:
   `clear_output` (which could wipe a failure) are ignored: a test passes or fails whole.
 - A test cell must end with the guard's receipt (guard.py) saying nothing was patched while it
   ran; otherwise the runner adds the error that fails it. Any cell whose receipt reports a
-  change, or is missing, is noted for review.
+  change, or is missing, is noted for review. And the kernel must confirm a test cell's end:
+  a second reply, idle status or receipt for it means code sent the kernel's own messages.
 - Time: each cell has a limit; when it passes, the kernel is interrupted, and a kernel that is
   still busy `interrupt_grace` seconds later is stopped. The whole notebook has a limit too.
   Once the kernel has died or been stopped, the later cells are marked "not run", and the
@@ -23,6 +24,8 @@ accepts from the kernel, which runs the learner's code:
 
 import json
 import os
+from collections import Counter
+from queue import Empty
 from time import monotonic
 
 import zmq
@@ -112,11 +115,14 @@ class GradingClient(NotebookClient):
         self.error_on_timeout = {"ename": "CellTimeoutError", "evalue": "", "traceback": []}
         self.comm_open_handlers = {}
         self.roles, self.labels = roles, labels
+        self.current = -1  # the cell being run
         self.review: list[str] = []
         self.on_cell_executed = self._note_reply
 
     def reset_execution_trackers(self) -> None:
         super().reset_execution_trackers()
+        self.requests: dict[int, str] = {}  # cell index -> its execute request's id
+        self.arrived: Counter = Counter()  # (request id, "reply" | "idle" | "receipt") -> how many came
         self.receipts: dict[int, list[dict]] = {}
         self.cell_bytes: dict[int, int] = {}
         self.notebook_bytes = 0
@@ -159,9 +165,79 @@ class GradingClient(NotebookClient):
                 continue
             stopped = await self._run_cell(cell, index, min(self.timeout, left))
 
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        for channel in (kc.shell_channel, kc.iopub_channel):
+            self._count_arrivals(channel)
+        execute = kc.execute
+
+        def execute_and_remember(*args, **kwargs):
+            msg_id = execute(*args, **kwargs)
+            self.requests[self.current] = msg_id
+            return msg_id
+
+        kc.execute = execute_and_remember
+        return kc
+
+    def _count_arrivals(self, channel) -> None:
+        """Count every reply, idle status and receipt per request as it arrives, whoever reads it;
+        drop what cannot be read (a bad signature, broken JSON: a kernel out of descriptors sends
+        such things), within the time the caller allowed."""
+        get_msg = channel.get_msg
+
+        async def counted(timeout=None):
+            end = None if timeout is None else monotonic() + timeout
+            while True:
+                left = None if end is None else max(0.0, end - monotonic())
+                try:
+                    msg = await ensure_async(get_msg(timeout=left))
+                except Empty:
+                    raise
+                except Exception as exc:  # noqa: BLE001 -- a message from the kernel is hostile input
+                    self.log.warning("dropped a message the kernel sent that could not be read: %s", exc)
+                    if end is not None and monotonic() >= end:
+                        raise Empty from None
+                    continue
+                break
+            if not isinstance(msg, dict):
+                return msg
+            kind, content = msg.get("msg_type"), msg.get("content") or {}
+            parent = (msg.get("parent_header") or {}).get("msg_id")
+            if kind == "execute_reply":
+                self.arrived[(parent, "reply")] += 1
+            elif kind == "status" and isinstance(content, dict) and content.get("execution_state") == "idle":
+                self.arrived[(parent, "idle")] += 1
+            elif kind == RECEIPT:
+                self.arrived[(parent, "receipt")] += 1
+            return msg
+
+        channel.get_msg = counted
+
+    async def _confirm(self, index: int, within: float) -> str:
+        """After a test cell: "" when the kernel confirms the cell ended once, else why not.
+
+        Code in the notebook can send messages on the kernel's own sockets, an execute_reply
+        and an idle status among them, so that the runner moves on while the test is still
+        failing. A kernel_info request is answered only after the cell's real end, and the
+        shell and iopub channels keep their order: by the time its reply and its idle status
+        are in, every real message of the cell has arrived and been counted."""
+        ping = await ensure_async(self.kc.kernel_info())
+        if not await self._kernel_answers(within, ping):
+            return "stopped"
+        end = monotonic() + 5
+        while self.arrived[(ping, "idle")] == 0 and (left := end - monotonic()) > 0:
+            try:
+                await ensure_async(self.kc.iopub_channel.get_msg(timeout=left))
+            except Exception:  # noqa: BLE001 -- queue.Empty: no more
+                break
+        request = self.requests.get(index)
+        if any(self.arrived[(request, kind)] > 1 for kind in ("reply", "idle", "receipt")):
+            return "forged"
+        return ""
+
     async def _run_cell(self, cell, index: int, limit: float) -> str:
         """Run one cell; "" if the kernel lives on, else why the later cells will not run."""
-        self.cell_limit, self.timed_out = max(1, int(limit)), False
+        self.cell_limit, self.timed_out, self.current = max(1, int(limit)), False, index
         try:
             await self.async_execute_cell(cell, index, execution_count=self.code_cells_executed + 1)
         except DeadKernelError:
@@ -176,6 +252,18 @@ class GradingClient(NotebookClient):
                                         "so the kernel was stopped"))
                 return "not run: the kernel was stopped after an earlier cell ignored its interrupt"
             return ""
+        if self.roles[index] == "test":
+            verdict = await self._confirm(index, self.cell_limit)
+            if verdict == "stopped":
+                await self._stop_kernel()
+                cell.outputs.append(error_output("GraderGuard", "the kernel never confirmed that this test had "
+                                                                "ended, so the kernel was stopped and the test does not count"))
+                self.review.append(f"{self.labels[index]}: the kernel did not confirm the end of this test")
+                return "not run: the kernel was stopped after an earlier test did not confirm its end"
+            if verdict == "forged":
+                note = "the kernel answered this cell twice: code in the notebook sent the kernel's own messages"
+                cell.outputs.append(error_output("GraderGuard", note + ", so this test does not count"))
+                self.review.append(f"{self.labels[index]}: {note}")
         self._check_receipt(cell, index)
         return ""
 
@@ -188,9 +276,9 @@ class GradingClient(NotebookClient):
                                  "traceback": []}
         return await super()._async_handle_timeout(timeout, cell)
 
-    async def _kernel_answers(self, within: float) -> bool:
+    async def _kernel_answers(self, within: float, msg_id: str | None = None) -> bool:
         """Is the kernel idle again? A kernel_info request waits behind a cell still running."""
-        msg_id = await ensure_async(self.kc.kernel_info())
+        msg_id = msg_id or await ensure_async(self.kc.kernel_info())
         end = monotonic() + within
         while (left := end - monotonic()) > 0:
             try:

@@ -78,13 +78,18 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
     todo = [s for s in submissions if not s.problem and state["submissions"].get(s.key) != s.fingerprint]
     todo_keys = {s.key for s in todo}
     for sub in submissions:
-        if sub.notebook is not None:
-            sub.review = [str(f) for f in lessons[sub.assignment].scan(sub.notebook)]
-        if sub.key in todo_keys:  # the checked notebook, rewritten where only the grader writes
-            target = work / "submitted" / sub.student / sub.assignment
-            shutil.rmtree(target, ignore_errors=True)
-            write_notebook(sub.notebook, target, sub.assignment)
+        try:
+            if sub.notebook is not None:
+                sub.review = [str(f) for f in lessons[sub.assignment].scan(sub.notebook)]
+            if sub.key in todo_keys:  # the checked notebook, rewritten where only the grader writes
+                target = work / "submitted" / sub.student / sub.assignment
+                shutil.rmtree(target, ignore_errors=True)
+                write_notebook(sub.notebook, target, sub.assignment)
+        except Exception as exc:  # noqa: BLE001 -- one submission's problem, never the class's
+            sub.problem = f"could not be prepared for grading ({type(exc).__name__})"
+            todo_keys.discard(sub.key)
         sub.notebook = None
+    todo = [sub for sub in todo if sub.key in todo_keys]
     new_lessons = [name for name in masters if name not in state["masters"]]
     with stderr_to(work / "grading.log"):
         if todo or new_lessons:  # else nothing changed since the last run: no engines, no workers
@@ -164,7 +169,7 @@ def _autograde(course: Course, work: Path, todo: list[Submission], new_lessons: 
             env = {ENGINES_VARIABLE: json.dumps(engines), **engine_env(engines["ollama"])}
             box.bridges = tuple(urlsplit(url).port for url in engines.values())
             if sandboxed:
-                bridges = sandbox.EngineBridges(box)
+                bridges = sandbox.EngineBridges(box, workers)
             by_job = {(sub.assignment, sub.student): sub for sub in todo}
             columns = (TextColumn("grading {task.description:<32}"), BarColumn(), MofNCompleteColumn(),
                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())

@@ -226,7 +226,31 @@ def parse_notebook(data: bytes, filename: str) -> tuple[nbformat.NotebookNode | 
     except Exception as exc:  # noqa: BLE001 -- nbformat and jsonschema raise many kinds
         detail = plain(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, 120)
         return None, f"{filename} is not a valid Jupyter notebook ({detail})"
+    if problem := _grading_metadata_problem(notebook):
+        return None, f"{filename}: {problem}"
     return notebook, ""
+
+
+FLAGS = ("grade", "solution", "locked", "task")
+
+
+def _grading_metadata_problem(notebook) -> str:
+    """nbformat allows any metadata; nbgrader (and the grader) read `metadata.nbgrader` as an
+    object with a string id, boolean flags and numeric points."""
+    for number, cell in enumerate(notebook.cells, 1):
+        meta = cell.metadata.get("nbgrader")
+        if meta is None:
+            continue
+        if not isinstance(meta, dict):
+            return f"cell {number}'s nbgrader metadata is not an object"
+        if "grade_id" in meta and not isinstance(meta["grade_id"], str):
+            return f"cell {number}'s nbgrader grade_id is not a string"
+        if any(flag in meta and not isinstance(meta[flag], bool) for flag in FLAGS):
+            return f"cell {number}'s nbgrader flags are not true or false"
+        points = meta.get("points", 0)
+        if isinstance(points, bool) or not isinstance(points, (int, float)):
+            return f"cell {number}'s nbgrader points are not a number"
+    return ""
 
 
 def write_notebook(notebook: nbformat.NotebookNode, folder: Path, assignment: str) -> None:

@@ -45,6 +45,15 @@ ATTRIBUTES = {
     "history_manager": "reads the kernel's history",
 }
 HISTORY = {"In", "Out", "_ih", "_oh", "_i", "_ii", "_iii", "_dh"}
+# module functions that read the call stack or source code: the tests' own lines, as they run
+STACK_READERS = {"inspect": {"stack", "trace", "currentframe", "getouterframes", "getinnerframes", "getframeinfo",
+                             "getsource", "getsourcelines", "findsource", "getblock", "getlineno"},
+                 "traceback": {"extract_stack", "format_stack", "print_stack", "walk_stack", "extract_tb",
+                               "format_tb", "print_tb", "walk_tb", "StackSummary"},
+                 "linecache": {"getline", "getlines", "cache", "updatecache", "checkcache"}}
+DISGUISES = {"__module__": "sets __module__ in a class: disguises where the class was defined",
+             "__class__": "sets __class__ in a class: makes isinstance() see another class",
+             "__qualname__": "sets __qualname__ in a class: disguises the class"}
 CALLS = {"exec": "runs code built at run time", "eval": "runs code built at run time",
          "compile": "compiles code at run time", "__import__": "imports by a computed name",
          "breakpoint": "starts a debugger"}
@@ -71,18 +80,31 @@ def scan(notebook, learner_cells: set[int], lesson_names: set[str], released: fr
     stands (`released`, stripped lines) is the lesson's own code, not the learner's. Module
     aliases come from every import."""
     sources = {i: cell.source for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"}
-    parsed = {i: _parse_with_offset(source) for i, source in sources.items()}
+    parsed, too_deep = {}, set()
+    for i, source in sources.items():
+        try:
+            parsed[i] = _parse_with_offset(source)
+        except TooDeep:
+            too_deep.add(i)
     trees = {i: tree for i, (tree, _) in parsed.items() if tree}
-    modules = {alias for tree in trees.values() for alias in _module_aliases(tree)}
+    module_of = {alias: module for tree in trees.values() for alias, module in _module_aliases(tree).items()}
+    modules = set(module_of)
     findings = []
-    for index in sorted(learner_cells & trees.keys()):
+    for index in sorted(learner_cells & (trees.keys() | too_deep)):
         cell = notebook.cells[index]
         label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
+        if index in too_deep:  # a cell built to be too deep for the scan is itself a finding
+            findings.append(Finding(label, 0, "the scan could not read this cell: it nests too deeply"))
+            continue
         raw_lines = sources[index].splitlines()
         shadowable = test_names & (lesson_names | set(vars(builtins)))
         offset = parsed[index][1]
-        visitor = _Visitor(modules, lesson_names - modules, raw_lines, shadowable, offset)
-        visitor.visit(trees[index])
+        visitor = _Visitor(module_of, lesson_names - modules, raw_lines, shadowable, offset)
+        try:
+            visitor.visit(trees[index])
+        except RecursionError:
+            findings.append(Finding(label, 0, "the scan could not read this cell: it nests too deeply"))
+            continue
         findings += [Finding(label, line, what) for line, what in sorted(set(visitor.found))
                      if not (0 < line <= len(raw_lines) and raw_lines[line - 1].strip()
                              and raw_lines[line - 1].strip() in released)]
@@ -111,8 +133,15 @@ def names_read(sources: list[str]) -> frozenset[str]:
                      for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
 
 
+class TooDeep(Exception):
+    """Python's own parser or the scan ran out of recursion on this cell."""
+
+
 def _parse(source: str) -> ast.Module | None:
-    return _parse_with_offset(source)[0]
+    try:
+        return _parse_with_offset(source)[0]
+    except TooDeep:
+        return None
 
 
 def _parse_with_offset(source: str) -> tuple[ast.Module | None, int]:
@@ -125,11 +154,13 @@ def _parse_with_offset(source: str) -> tuple[ast.Module | None, int]:
     except (SyntaxError, ValueError):
         pass
     except (RecursionError, MemoryError):
-        return None, 0
+        raise TooDeep from None
     try:
         tree = ast.parse(TransformerManager().transform_cell(source))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    except (SyntaxError, ValueError):
         return None, 0
+    except (RecursionError, MemoryError):
+        raise TooDeep from None
     blank = 0
     for line in source.splitlines():
         if line.strip():
@@ -138,11 +169,13 @@ def _parse_with_offset(source: str) -> tuple[ast.Module | None, int]:
     return tree, blank
 
 
-def _module_aliases(tree: ast.Module) -> set[str]:
-    aliases = {"builtins", "sys"}
+def _module_aliases(tree: ast.Module) -> dict[str, str]:
+    """{name in the notebook: the module it names}, from every `import` (builtins and sys too)."""
+    aliases = {"builtins": "builtins", "sys": "sys"}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            aliases.update(alias.asname or alias.name.split(".")[0] for alias in node.names)
+            for alias in node.names:
+                aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
     return aliases
 
 
@@ -191,9 +224,10 @@ def _root(node: ast.AST) -> tuple[str | None, list[str]]:
 
 
 class _Visitor(ast.NodeVisitor):
-    def __init__(self, modules: set[str], lesson_names: set[str], raw_lines: list[str], shadowable: set[str],
+    def __init__(self, module_of: dict[str, str], lesson_names: set[str], raw_lines: list[str], shadowable: set[str],
                  offset: int) -> None:
-        self.modules, self.lesson_names, self.raw_lines, self.offset = modules, lesson_names, raw_lines, offset
+        self.module_of, self.modules = module_of, set(module_of)
+        self.lesson_names, self.raw_lines, self.offset = lesson_names, raw_lines, offset
         self.shadowable = shadowable  # names the tests read that the lesson or Python defines
         self.found: list[tuple[int, str]] = []
         self.scopes: list[set[str]] = []  # the local names of the functions we are inside
@@ -231,10 +265,9 @@ class _Visitor(ast.NodeVisitor):
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.module:
             self._flag_module(node, node.module)
-            if node.module == "inspect":
-                for alias in node.names:
-                    if alias.name in ATTRIBUTES:
-                        self.flag(node, f"imports inspect.{alias.name}: {ATTRIBUTES[alias.name]}")
+            for alias in node.names:
+                if alias.name in STACK_READERS.get(node.module, ()) or (node.module == "inspect" and alias.name in ATTRIBUTES):
+                    self.flag(node, f"imports {node.module}.{alias.name}: reads the call stack or source code")
 
     def _flag_module(self, node: ast.AST, module: str) -> None:
         for name, why in MODULES.items():
@@ -254,12 +287,25 @@ class _Visitor(ast.NodeVisitor):
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if node.attr in ATTRIBUTES:
             self.flag(node, f".{node.attr}: {ATTRIBUTES[node.attr]}")
+        elif isinstance(node.value, ast.Name) and self._global(node.value.id, self.modules):
+            module = self.module_of[node.value.id]
+            if node.attr in STACK_READERS.get(module, ()):
+                self.flag(node, f"{module}.{node.attr}: reads the call stack or source code (the tests' own lines)")
+        self.generic_visit(node)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for statement in node.body:
+            for name in _bound_names(statement) & DISGUISES.keys():
+                self.flag(statement, DISGUISES[name])
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         if isinstance(func, ast.Name) and func.id in CALLS:
             self.flag(node, f"{func.id}(): {CALLS[func.id]}")
+        if isinstance(func, ast.Name) and func.id in ("getattr", "hasattr", "setattr", "delattr") \
+                and len(node.args) > 1 and isinstance(node.args[1], ast.Constant) and node.args[1].value in HISTORY:
+            self.flag(node, f"reads {node.args[1].value} by name: the kernel's history holds the tests' source")
         if isinstance(func, ast.Name) and func.id in ("setattr", "delattr") and node.args:
             root, _ = _root(node.args[0])
             if self._global(root, self.modules) or self._global(root, self.lesson_names):
@@ -275,6 +321,8 @@ class _Visitor(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Subscript(self, node: ast.Subscript) -> None:
+        if isinstance(node.slice, ast.Constant) and node.slice.value in HISTORY:
+            self.flag(node, f"reads {node.slice.value} by name: the kernel's history holds the tests' source")
         if isinstance(node.ctx, (ast.Store, ast.Del)):
             value = node.value
             if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in ("globals", "vars"):

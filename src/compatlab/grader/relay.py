@@ -11,6 +11,7 @@ open hundreds of them.
 
 import asyncio
 import os
+import resource
 import sys
 import threading
 
@@ -26,23 +27,36 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
-def _handler(connect):
+class _Count:
+    open = 0
+
+
+def _handler(connect, limit: int | None = None, count: _Count = _Count()):
     async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await connect()
-        except OSError:  # the engine is gone: the client sees a closed connection
+        if limit is not None and count.open >= limit:  # a sandbox hoarding connections gets no more
             writer.close()
             return
-        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        count.open += 1
+        try:
+            try:
+                upstream_reader, upstream_writer = await connect()
+            except OSError:  # the engine is gone: the client sees a closed connection
+                writer.close()
+                return
+            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        finally:
+            count.open -= 1
     return relay
 
 
-async def listen(direction: str, pairs: list[tuple[int, str]]) -> None:
+async def listen(direction: str, pairs: list[tuple[int, str]], limit: int | None = None) -> None:
+    count = _Count()  # one budget for all of this relay's sockets: they serve one worker's sandboxes
     for port, path in pairs:
         if direction == "in":  # inside the sandbox: loopback port -> Unix socket
             await asyncio.start_server(_handler(lambda p=path: asyncio.open_unix_connection(p)), "127.0.0.1", port)
         else:  # the grader's side: Unix socket -> the engine's loopback port
-            await asyncio.start_unix_server(_handler(lambda p=port: asyncio.open_connection("127.0.0.1", p)), path)
+            await asyncio.start_unix_server(
+                _handler(lambda p=port: asyncio.open_connection("127.0.0.1", p), limit, count), path)
             os.chmod(path, 0o777)  # the sandbox users connect to it
 
 
@@ -58,15 +72,20 @@ def start_in_thread(direction: str, pairs: list[tuple[int, str]]) -> None:
     threading.Thread(target=loop.run_forever, daemon=True, name="compatlab relay").start()
 
 
-async def _serve_forever(direction: str, pairs: list[tuple[int, str]]) -> None:
-    await listen(direction, pairs)
+async def _serve_forever(direction: str, pairs: list[tuple[int, str]], limit: int | None) -> None:
+    await listen(direction, pairs, limit)
     print("ready", flush=True)
     await asyncio.Event().wait()
 
 
 def main(argv: list[str]) -> None:
     direction, *specs = argv
-    asyncio.run(_serve_forever(direction, parse(specs)))
+    limits = [int(spec.split("=", 1)[1]) for spec in specs if spec.startswith("--limit=")]
+    # two descriptors per connection (the sandbox's and the engine's): room for the limit, always
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    asyncio.run(_serve_forever(direction, parse([s for s in specs if not s.startswith("--")]),
+                               limits[0] if limits else None))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from compatlab.grader import seccomp
 from compatlab.grader.cgroups import SandboxGroup
 
 # Not compatlab.grader.course.REPO: course.py imports jupytext and nbformat, which the root
@@ -42,8 +43,11 @@ TOOLS = ("bwrap", "setpriv", "prlimit")
 FIRST_UID = 61000  # sandbox users are 61000 + 2·slot (runner) and + 1 (kernel); Debian leaves them unused
 ENGINE_UID = 60999  # the shared lab engines' user while grading
 SLOTS = 64
-# the grader's variables a kernel may see: what lessons read; nothing else crosses
-ENVIRONMENT = ("OLLAMA_HOST", "OPENAI_BASE_URL", "OPENAI_API_KEY", "COMPATLAB_ENGINES", "NBGRADER_EXECUTION")
+RELAY_CONNECTIONS = 256  # open connections to the engines per worker's relay
+# the grader's variables a kernel may see: what lessons read; nothing else crosses. The SDK
+# needs an API key, which the engines ignore: kernels get a placeholder, never the grader's own
+ENVIRONMENT = ("OLLAMA_HOST", "OPENAI_BASE_URL", "COMPATLAB_ENGINES", "NBGRADER_EXECUTION")
+PLACEHOLDER_API_KEY = "compatlab"
 BRIDGES_INSIDE = "/run/bridges"
 
 
@@ -57,6 +61,7 @@ class Limits:
     processes: int = 512  # processes and threads of the kernel's user
     tmp_mb: int = 512  # the sandbox's only writable place, /tmp (counted in its memory too)
     file_mb: int = 256  # one file
+    files: int = 1024  # open files and sockets of a kernel process (soft and hard)
     cell_output_bytes: int = 2_000_000
     notebook_output_bytes: int = 10_000_000  # every output message, display updates and widgets included
     message_bytes: int = 8 * 2**20  # one message from the kernel
@@ -71,6 +76,7 @@ class Sandbox:
     limits: Limits = field(default_factory=Limits)
     isolated: bool = True  # False: --no-sandbox, the runner and kernel run as plain processes
     bridges: tuple[int, ...] = ()  # the lab engines' loopback ports, relayed into the sandbox
+    slot: int = 0  # this worker's: its users (as root) and its own relay to the engines
     uids: tuple[int, int] | None = None  # (runner, kernel); None: no user switch (not root)
 
     def to_json(self) -> str:
@@ -79,7 +85,7 @@ class Sandbox:
     @classmethod
     def from_json(cls, text: str) -> "Sandbox":
         data = json.loads(text)
-        return cls(data["root"], Limits(**data["limits"]), data["isolated"], tuple(data["bridges"]),
+        return cls(data["root"], Limits(**data["limits"]), data["isolated"], tuple(data["bridges"]), data["slot"],
                    tuple(data["uids"]) if data["uids"] else None)
 
 
@@ -109,27 +115,36 @@ def prepare(root: Path, limits: Limits, isolated: bool) -> Sandbox:
 
 
 class EngineBridges:
-    """The grader's side of the engine relay: a Unix socket per engine port (relay.py)."""
+    """The grader's side of the engine relay (relay.py): for each worker slot, its own relay
+    process and Unix sockets (bridges/<slot>/<port>.sock), each relay taking at most
+    RELAY_CONNECTIONS connections at once. A sandbox that opens thousands exhausts only its
+    own worker's relay, and only while it runs; the other workers' students are not affected."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
-        bridges = Path(sandbox.root) / "bridges"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "compatlab.grader.relay", "out",
-             *(f"{port}={bridges / f'{port}.sock'}" for port in sandbox.bridges)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
-        if self.process.stdout.readline().strip() != "ready":
-            raise RuntimeError("the engine relay did not start")
+    def __init__(self, sandbox: Sandbox, slots: int) -> None:
+        self.processes = []
+        for slot in range(slots):
+            folder = Path(sandbox.root) / "bridges" / str(slot)
+            folder.mkdir(parents=True, exist_ok=True)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "compatlab.grader.relay", "out", f"--limit={RELAY_CONNECTIONS}",
+                 *(f"{port}={folder / f'{port}.sock'}" for port in sandbox.bridges)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+            self.processes.append(process)
+        for process in self.processes:
+            if process.stdout.readline().strip() != "ready":
+                self.stop()
+                raise RuntimeError("the engine relay did not start")
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(5)
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(5)
 
 
-def claim_uids(root: Path) -> tuple[tuple[int, int] | None, object]:
-    """Two users for this worker process (runner, kernel), held by a lock until it exits, so
-    two workers never share a process budget. None when not root: no user switch then."""
-    if os.geteuid() != 0:
-        return None, None
+def claim_slot(root: Path) -> tuple[int, object]:
+    """A slot for this worker process, held (by a lock) until it exits: its relay, and as root
+    its two users, so two workers never share a process budget."""
     for slot in range(SLOTS):
         handle = open(root / "slots" / str(slot), "w")
         try:
@@ -137,8 +152,13 @@ def claim_uids(root: Path) -> tuple[tuple[int, int] | None, object]:
         except OSError:
             handle.close()
             continue
-        return (FIRST_UID + 2 * slot, FIRST_UID + 2 * slot + 1), handle
+        return slot, handle
     raise RuntimeError(f"all {SLOTS} sandbox slots are taken")
+
+
+def slot_uids(slot: int) -> tuple[int, int] | None:
+    """The slot's (runner, kernel) users as root; None otherwise: no user switch then."""
+    return (FIRST_UID + 2 * slot, FIRST_UID + 2 * slot + 1) if os.geteuid() == 0 else None
 
 
 # ---------------------------------------------------------------- command lines
@@ -152,8 +172,9 @@ def _readonly_paths() -> list[Path]:
     return [p for p in dict.fromkeys(paths) if p.exists()]
 
 
-def runner_command(sandbox: Sandbox) -> list[str]:
-    """The command that starts the runner: in bubblewrap, as the runner's user, when isolated."""
+def runner_command(sandbox: Sandbox, seccomp_fd: int | None = None) -> list[str]:
+    """The command that starts the runner: in bubblewrap, as the runner's user, when isolated,
+    under the seccomp filter on `seccomp_fd` (seccomp.py) when there is one."""
     python = [sys.executable, "-I", "-m", "compatlab.grader.runner"]
     if not sandbox.isolated:
         return python
@@ -169,7 +190,9 @@ def runner_command(sandbox: Sandbox) -> list[str]:
     bwrap = ["bwrap", *namespaces, "--die-with-parent", "--new-session", "--clearenv",
              "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(limits.tmp_mb * 2**20),
              "--tmpfs", "/tmp", *_system_links(), *_readonly_mounts((Path(BRIDGES_INSIDE),)),
-             "--ro-bind", str(Path(sandbox.root) / "bridges"), BRIDGES_INSIDE, "--chdir", "/"]
+             "--ro-bind", str(Path(sandbox.root) / "bridges" / str(sandbox.slot)), BRIDGES_INSIDE, "--chdir", "/"]
+    if seccomp_fd is not None:
+        bwrap += ["--seccomp", str(seccomp_fd)]
     for name, value in runner_env().items():
         bwrap += ["--setenv", name, value]
     user = []
@@ -225,7 +248,7 @@ def kernel_prefix(sandbox: Sandbox) -> list[str]:
     """What the runner puts before the kernel's command: its own user, and its rlimits."""
     limits = sandbox.limits
     rlimits = ["prlimit", f"--as={limits.memory_mb * 2**20}", f"--nproc={limits.processes}",
-               f"--fsize={limits.file_mb * 2**20}", "--core=0", "--"]
+               f"--fsize={limits.file_mb * 2**20}", f"--nofile={limits.files}", "--core=0", "--"]
     if not sandbox.uids:
         return rlimits
     kernel = sandbox.uids[1]
@@ -243,7 +266,8 @@ def runner_env() -> dict[str, str]:
 def kernel_env(sandbox: Sandbox, grader_env: dict[str, str]) -> dict[str, str]:
     """The kernel's environment: the runner's, the allowlisted variables of the grader's, and the
     relay's sockets. The runner adds HOME and the guard's settings."""
-    env = {**runner_env(), **{name: grader_env[name] for name in ENVIRONMENT if name in grader_env}}
+    env = {**runner_env(), **{name: grader_env[name] for name in ENVIRONMENT if name in grader_env},
+           "OPENAI_API_KEY": PLACEHOLDER_API_KEY}
     if sandbox.isolated:
         env["COMPATLAB_RELAY"] = " ".join(f"{port}={BRIDGES_INSIDE}/{port}.sock" for port in sandbox.bridges)
     return env
@@ -272,13 +296,18 @@ def run(sandbox: Sandbox, job: bytes) -> Outcome:
     result_cap = 2 * limits.notebook_output_bytes + 2 * len(job) + 2**20
     group = SandboxGroup.create(f"compatlab-{os.getpid()}-{_runs}", limits.memory_mb * 2**20,
                                 limits.processes + 128) if sandbox.isolated else None
-    argv = runner_command(sandbox)
+    (Path(sandbox.root) / "bridges" / str(sandbox.slot)).mkdir(parents=True, exist_ok=True)
+    seccomp_fd = seccomp.descriptor() if sandbox.isolated else None
+    argv = runner_command(sandbox, seccomp_fd)
     if group:  # the sandbox's first process joins the group before it becomes bwrap
         files = group.procs_files()
         argv = ["/bin/sh", "-c", 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; '
                 'n=$((n-1)); done; exec "$@"', "sh", str(len(files)), *files, *argv]
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               env=runner_env(), cwd="/", start_new_session=True)
+                               env=runner_env(), cwd="/", start_new_session=True,
+                               pass_fds=() if seccomp_fd is None else (seccomp_fd,))
+    if seccomp_fd is not None:
+        os.close(seccomp_fd)  # bwrap has its own copy
     try:
         result, log, problem = exchange(process, job, deadline, result_cap, limits.log_bytes)
     finally:

@@ -8,17 +8,21 @@ the stored notebook keeps the original): `==`, `!=`, `<`, `<=`, `>`, `>=`, `in` 
 go through `compare`, and every truth test (`assert x`, `if x`, `not x`, `and`/`or` in those)
 through `truth`, both living in builtins, under the guard's watch (guard.py).
 
-The rules, for a value whose class was defined in the notebook (by the learner or the lesson):
+The rules. "Defined in the notebook" is judged by where a method's code lives (a cell, a file
+the notebook wrote, code built at run time), never by a class's `__module__`:
 
-- equality: instances of the same dataclass are compared field by field, by these same rules;
-  two different dataclasses are unequal; comparing any other class that defines `__eq__` in the
-  notebook is refused: the test fails with a message that says so;
+- equality: plain data (str, numbers, bool, None, bytes, numpy scalars) equals only plain data;
+  instances of the same dataclass are compared field by field, by these same rules; two
+  different dataclasses are unequal; a value whose class decides equality itself (any `__eq__`
+  but Python's own types', such as `unittest.mock.ANY` or a class from the notebook) compared
+  with plain data or a dataclass is refused: the test fails with a message that says so;
 - lists, tuples and dicts are compared element by element, by these rules; dict keys and set
   members must be plain (str, int, float, bool, None, bytes, tuples of those);
 - ordering (`<`…) is for numbers and strings only;
 - `x in container`: strings in strings, elements of lists and tuples by these rules, plain keys
   in dicts and sets; a container class defined in the notebook decides nothing;
-- truth: a class defined in the notebook with its own `__bool__` or `__len__` is refused.
+- truth: a class defined in the notebook with its own `__bool__` or `__len__` is refused;
+- `isinstance(x, C)` goes by `type(x)`: a `__class__` property does not pass for C.
 
 What was refused goes into the guard's receipt, so the submission is also noted for review.
 
@@ -28,6 +32,8 @@ as Python compares them. Library objects (numpy scalars, pandas frames) keep the
 
 import ast
 import dataclasses
+import sysconfig
+import types
 
 NAME = "__compatlab_strict__"
 OPERATORS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
@@ -62,6 +68,12 @@ class _Rewrite(ast.NodeTransformer):
         if len(node.ops) != 1 or type(node.ops[0]) not in OPERATORS:
             return node  # `is`, and chained comparisons, which are not in our tests
         return _call("compare", node.left, ast.Constant(OPERATORS[type(node.ops[0])]), node.comparators[0])
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id == "isinstance" and len(node.args) == 2 and not node.keywords:
+            return _call("isinstance", *node.args)
+        return node
 
     def _truth(self, node: ast.expr) -> ast.expr:
         if isinstance(node, ast.BoolOp):
@@ -121,6 +133,10 @@ class Strict:
             self.refused.append(str(exc))
             raise
 
+    def isinstance(self, value, classes) -> bool:
+        """isinstance by the value's real type: a `__class__` property cannot pass for the lesson's class."""
+        return issubclass(type(value), classes)
+
     def _compare(self, left, op: str, right) -> bool:
         if op == "==":
             return equal(left, right)
@@ -141,49 +157,101 @@ class Strict:
         return bool(value)
 
 
+LIBRARIES = tuple({sysconfig.get_paths()[key] for key in ("purelib", "platlib", "stdlib")})
+BUILTIN_CALLABLES = (types.BuiltinFunctionType, types.WrapperDescriptorType, types.MethodDescriptorType,
+                     types.MethodWrapperType, types.ClassMethodDescriptorType)
+
+
+def _notebooks(method) -> bool:
+    """Is this method the notebook's (a cell, a file it wrote, code built at run time), rather
+    than Python's own or an installed library's? Judged by where its code lives, which a class
+    cannot disguise (its `__module__` it can)."""
+    method = getattr(method, "__func__", method)  # staticmethod, classmethod
+    code = getattr(method, "__code__", None)
+    if code is None:
+        return not isinstance(method, BUILTIN_CALLABLES)
+    return not code.co_filename.startswith(LIBRARIES)
+
+
 def _own(cls: type, *methods: str) -> bool:
-    """Does a class defined in the notebook (module __main__) in cls's MRO define one of methods?"""
-    return any(klass.__module__ == "__main__" and any(m in vars(klass) for m in methods) for klass in cls.__mro__)
+    """Does a class in cls's MRO define one of `methods` with the notebook's code?"""
+    return any(name in vars(klass) and (klass.__module__ == "__main__" or _notebooks(vars(klass)[name]))
+               for klass in cls.__mro__ for name in methods)
+
+
+def _decides_equality(cls: type) -> bool:
+    """Anything but Python's own object, number, string and container types defining ==."""
+    return any(("__eq__" in vars(klass) or "__ne__" in vars(klass)) and klass not in BUILTIN_TYPES
+               for klass in cls.__mro__)
+
+
+BUILTIN_TYPES = {object, str, int, float, bool, bytes, type(None), list, tuple, dict, set, frozenset, complex}
+
+
+def _plain_scalar(value) -> bool:
+    """A str, number, bool, None or bytes, or a numpy scalar (numpy decides its ==, not the notebook)."""
+    if type(value) in PLAIN:
+        return True
+    return type(value).__module__ == "numpy" and getattr(value, "shape", None) == ()
 
 
 def _orderable(value) -> bool:
-    return isinstance(value, (*NUMBERS, str, bytes)) and not _own(type(value), "__lt__", "__gt__", "__le__", "__ge__") \
-        or type(value).__module__ == "numpy"
+    return (type(value) in (*NUMBERS, str, bytes)) or _plain_scalar(value)
 
 
 def _hashable_plain(value) -> bool:
-    if isinstance(value, tuple) and type(value) is tuple:
+    if type(value) is tuple:
         return all(_hashable_plain(v) for v in value)
     return type(value) in PLAIN
+
+
+def _refuse_equality(value) -> Refused:
+    return Refused(f"a test compared a value of class {type(value).__name__} with ==, and that class decides "
+                   "equality itself: return plain values (str, numbers, lists, dicts) or the lesson's own classes")
 
 
 def equal(a, b) -> bool:
     if a is b:
         return True
-    if _own(type(a), "__eq__", "__ne__") or _own(type(b), "__eq__", "__ne__"):
-        if type(a) is type(b) and dataclasses.is_dataclass(a):
-            return all(equal(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a) if f.compare)
-        if type(a) is not type(b) and dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b):
-            return False  # two different dataclasses: unequal, as Python says
-        # name the value that decides for itself (a dataclass beside it is the lesson's)
-        deciders = [x for x in (a, b) if _own(type(x), "__eq__", "__ne__")]
-        own = ([x for x in deciders if not dataclasses.is_dataclass(x)] or deciders)[0]
-        raise Refused(f"a test compared a value of class {type(own).__name__} with ==, and that class, defined in the notebook, "
-                      "decides equality itself: return plain values (str, numbers, lists, dicts) or the lesson's "
-                      "own classes")
     if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        if _own(type(a), "__eq__", "__ne__") or _own(type(b), "__eq__", "__ne__"):
+            raise _refuse_equality(a if _own(type(a), "__eq__", "__ne__") else b)
         return (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and isinstance(a, list) == isinstance(b, list)
                 and len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b)))
     if isinstance(a, dict) or isinstance(b, dict):
+        if _own(type(a), "__eq__", "__ne__") or _own(type(b), "__eq__", "__ne__"):
+            raise _refuse_equality(a if _own(type(a), "__eq__", "__ne__") else b)
         return (isinstance(a, dict) and isinstance(b, dict) and all(_hashable_plain(k) for k in (*a, *b))
                 and a.keys() == b.keys() and all(equal(a[k], b[k]) for k in a))
     if isinstance(a, (set, frozenset)) or isinstance(b, (set, frozenset)):
-        return (isinstance(a, (set, frozenset)) and isinstance(b, (set, frozenset))
+        return (type(a) in (set, frozenset) and type(b) in (set, frozenset)
                 and all(_hashable_plain(v) for v in (*a, *b)) and a == b)
-    result = a == b
+    if _plain_scalar(a) and _plain_scalar(b):
+        return _as_bool(a == b)
+    if _plain_scalar(a) or _plain_scalar(b):  # plain data equals only plain data
+        other = b if _plain_scalar(a) else a
+        if _decides_equality(type(other)):
+            raise _refuse_equality(other)
+        return False
+    if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b) and not isinstance(a, type):
+        if type(a) is not type(b):
+            return False  # two different dataclasses: unequal, as Python says
+        return all(equal(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a) if f.compare)
+    if dataclasses.is_dataclass(a) or dataclasses.is_dataclass(b):
+        other = b if dataclasses.is_dataclass(a) else a
+        if _decides_equality(type(other)):
+            raise _refuse_equality(other)
+        return False
+    if _own(type(a), "__eq__", "__ne__") or _own(type(b), "__eq__", "__ne__"):
+        raise _refuse_equality(a if _own(type(a), "__eq__", "__ne__") else b)
+    return _as_bool(a == b)
+
+
+def _as_bool(result) -> bool:
+    """A comparison's result, if it is a real yes or no (numpy's bool included); else no."""
     if type(result) is bool:
         return result
-    return type(result).__module__ == "numpy" and getattr(result, "shape", ()) == () and bool(result)
+    return type(result).__module__ == "numpy" and getattr(result, "shape", None) == () and bool(result)
 
 
 def contains(container, item) -> bool:

@@ -39,8 +39,9 @@ class GradingError(Exception):
 def _start(course_root: str, paths: dict[str, str], settings: dict) -> None:
     global _course, _api, _box, _slot
     _box = sandbox.Sandbox.from_json(settings["SandboxedExecute"]["sandbox"])
-    if _box.isolated:  # users of its own, so a fork bomb spends only this worker's process budget
-        _box.uids, _slot = sandbox.claim_uids(Path(_box.root))
+    if _box.isolated:  # a relay and (as root) users of its own: a fork bomb spends only this worker's budget
+        _box.slot, _slot = sandbox.claim_slot(Path(_box.root))
+        _box.uids = sandbox.slot_uids(_box.slot)
     _course = Course(Path(course_root))
     _api = _course.nbgrader_api(settings=settings, **paths)
 

@@ -58,7 +58,7 @@ def ran(tmp_path_factory):
                      for i, ((role, _), source) in enumerate(zip(CELLS, sources))],
            "limits": {name: getattr(box.limits, name) for name in
                       ("cell_timeout", "notebook_timeout", "cell_output_bytes", "notebook_output_bytes", "message_bytes")},
-           "kernel": {"prefix": sandbox.kernel_prefix(box), "env": sandbox.kernel_env(box, {})},
+           "kernel": {"prefix": sandbox.kernel_prefix(box), "env": sandbox.kernel_env(box, {}), "reserved_ports": []},
            "guard": {"roles": {hashlib.sha256(source.encode()).hexdigest(): role
                                for (role, _), source in zip(CELLS, sources) if role != "student"},
                      "watch": [["json", "loads"]]}}

@@ -58,7 +58,7 @@ def job(box: sandbox.Sandbox, source: str) -> bytes:
         "cells": [{"index": 0, "source": source, "role": "student", "label": "cell 1"}],
         "limits": {name: getattr(limits, name) for name in ("cell_timeout", "notebook_timeout", "cell_output_bytes",
                                                             "notebook_output_bytes", "message_bytes")},
-        "kernel": {"prefix": sandbox.kernel_prefix(box), "env": sandbox.kernel_env(box, {})},
+        "kernel": {"prefix": sandbox.kernel_prefix(box), "env": sandbox.kernel_env(box, {}), "reserved_ports": []},
         "guard": {"roles": {}, "watch": []}}).encode()
 
 

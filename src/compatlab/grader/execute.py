@@ -24,6 +24,7 @@ accepts from the kernel, which runs the learner's code:
 
 import json
 import os
+import socket
 from collections import Counter
 from queue import Empty
 from time import monotonic
@@ -79,6 +80,7 @@ class GradedKernelManager(AsyncKernelManager):
     prefix = List(Unicode()).tag(config=True)
     python = Unicode().tag(config=True)
     kernel_env = Dict().tag(config=True)
+    reserved_ports = List(Integer()).tag(config=True)  # the relayed engines' ports, taken inside the sandbox
 
     @property
     def kernel_spec(self) -> KernelSpec:
@@ -92,10 +94,26 @@ class GradedKernelManager(AsyncKernelManager):
         return GradedKernelClient
 
     def write_connection_file(self, **kwargs) -> None:
+        # the kernel's relay listens on the engines' port numbers inside the sandbox: its own
+        # ports must be others (jupyter_client would pick any free one)
+        taken = set(self.reserved_ports)
+        for name in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"):
+            if not getattr(self, name):
+                setattr(self, name, _free_port(self.ip, taken))
+                taken.add(getattr(self, name))
         super().write_connection_file(**kwargs)
         # jupyter_client writes it 0600; the kernel runs as a user of its own and must read it.
         # Its folder is the runner's (0711), so nobody else in the sandbox can list it.
         os.chmod(self.connection_file, 0o644)
+
+
+def _free_port(ip: str, taken: set[int]) -> int:
+    while True:
+        with socket.socket() as probe:
+            probe.bind((ip, 0))
+            port = probe.getsockname()[1]
+        if port not in taken:
+            return port
 
 
 class GradingClient(NotebookClient):

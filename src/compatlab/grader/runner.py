@@ -38,7 +38,7 @@ def run_job(job: dict, home: Path) -> dict:
     work.chmod(0o777)
     env = {**kernel["env"], "HOME": str(work), "TMPDIR": str(work), GUARD_VARIABLE: json.dumps(job["guard"])}
     manager = GradedKernelManager(prefix=kernel["prefix"], python=sys.executable, kernel_env=env,
-                                  connection_file=str(home / "kernel.json"),
+                                  connection_file=str(home / "kernel.json"), reserved_ports=kernel["reserved_ports"],
                                   config=Config({"GradedKernelClient": {"message_bytes": limits["message_bytes"]}}))
     client = GradingClient(notebook, [cell["role"] for cell in cells], [cell["label"] for cell in cells],
                            km=manager, timeout=limits["cell_timeout"], notebook_timeout=limits["notebook_timeout"],

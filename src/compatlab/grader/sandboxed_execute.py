@@ -66,7 +66,8 @@ class SandboxedExecute(NbGraderPreprocessor):
                "limits": {name: getattr(box.limits, name) for name in
                           ("cell_timeout", "notebook_timeout", "cell_output_bytes", "notebook_output_bytes",
                            "message_bytes")},
-               "kernel": {"prefix": sandboxes.kernel_prefix(box), "env": sandboxes.kernel_env(box, dict(os.environ))},
+               "kernel": {"prefix": sandboxes.kernel_prefix(box), "env": sandboxes.kernel_env(box, dict(os.environ)),
+                          "reserved_ports": list(box.bridges)},
                "guard": {"roles": {digest(sources[i]): roles[i] for i in code if roles[i] != "student"},
                          "watch": watched_attributes(lesson, tests)}}
         outcome = sandboxes.run(box, json.dumps(job).encode())

@@ -4,8 +4,11 @@ every test cell, and the learner's own come back after it; test cells compare st
 
 import hashlib
 import json
+import textwrap
 
 import pytest
+
+from attacks import FORGED_END
 
 from compatlab.grader import sandbox, strict
 
@@ -16,20 +19,7 @@ class Usage:
     def __init__(self, n):
         self.n = n
 '''
-# a learner's function that ends the running cell itself, as far as the runner could tell: a
-# clean receipt, an idle status and an execute_reply, sent on the kernel's own sockets
-FORGE = '''import sys
-def forged():
-    kernel = sys.modules["ipykernel.kernelapp"].IPKernelApp.instance().kernel
-    parent, ident = kernel.get_parent("shell"), kernel._parent_ident["shell"]
-    iopub = getattr(kernel, "iopub" + "_socket")
-    kernel.session.send(iopub, "compatlab" + "_receipt", {"role": "test", "changed": [], "refused": []}, parent=parent)
-    kernel.session.send(iopub, "status", {"execution_state": "idle"}, parent=parent)
-    shell = kernel.shell_channel_thread.manager.get_subshell_to_shell_channel_socket(None)
-    kernel.session.send(shell, "execute_reply", {"status": "ok", "execution_count": kernel.execution_count,
-                                                 "user_expressions": {}, "payload": []}, parent, ident=ident)
-    return "not implemented"
-'''
+FORGE = "def forged():\n" + textwrap.indent(FORGED_END, "    ")
 CELLS = [
     ("lesson", LESSON),
     ("student", "import sys\nsys.settrace(lambda *a: None)"),

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from attacks import FORGED_END
 
 from compatlab.grader import strict
 from compatlab.grader.course import REPO
@@ -204,16 +205,7 @@ sys.modules["json"] = types.SimpleNamespace(loads=json.loads)
     def __contains__(self, item): return True
     def __hash__(self): return 0
 return Disguised()'''), [], []),
-    "forge-sends-replies": (BLANK, every_answer('''import sys
-kernel = sys.modules["ipykernel.kernelapp"].IPKernelApp.instance().kernel
-parent, ident = kernel.get_parent("shell"), kernel._parent_ident["shell"]
-iopub = getattr(kernel, "iopub" + "_socket")
-kernel.session.send(iopub, "compatlab" + "_receipt", {"role": "test", "changed": [], "refused": []}, parent=parent)
-kernel.session.send(iopub, "status", {"execution_state": "idle"}, parent=parent)
-shell = kernel.shell_channel_thread.manager.get_subshell_to_shell_channel_socket(None)
-kernel.session.send(shell, "execute_reply", {"status": "ok", "execution_count": kernel.execution_count,
-                                             "user_expressions": {}, "payload": []}, parent, ident=ident)
-return "not implemented"'''), [], []),
+    "forge-sends-replies": (BLANK, every_answer(FORGED_END), [], []),
     "forge-too-deep-to-scan": (BLANK, {}, ["import sys\ntotal = " + " + ".join(["1"] * 600)
                                            + "\nsys.displayhook(2.0)"], []),
     "hoards-engine-connections": (REFERENCE, {"cell-32": REPORT + '''

@@ -592,7 +592,9 @@ def test_hoarding_connections_to_the_engines_stops_at_the_sandboxs_limits(graded
     assert found["files"] == [1024, 1024] and found["raise_limit"].startswith("failed: ValueError")
     assert found["held"] <= 1024, found  # the kernel runs out of its own descriptors first
     # the grader's relay (one per worker, 256 connections at most) never ran out of its own
-    assert "Too many open files" not in (graded["out"] / "nbgrader" / "grading.log").read_text()
+    # (asyncio's words when accept() fails for want of descriptors; the kernel's own running
+    # out is in the log too, under its sandbox, and harms only itself)
+    assert "out of system resource" not in (graded["out"] / "nbgrader" / "grading.log").read_text()
     assert score(graded, "hoards-engine-connections") == 15 and score(graded, "honest") == 15
 
 

@@ -29,6 +29,8 @@ def attempt(action):
         return "done"
     except OSError as exc:
         return type(exc).__name__
+from ipykernel.kernelapp import IPKernelApp
+app = IPKernelApp.instance()
 runner_status = dict(line.split(":", 1) for line in open(f"/proc/{runner}/status"))
 print("PROBE " + json.dumps({
     "uid": os.getuid(), "runner_uid": int(runner_status["Uid"].split()[0]),
@@ -41,7 +43,9 @@ print("PROBE " + json.dumps({
     "tmp_bytes": os.statvfs("/tmp").f_blocks * os.statvfs("/tmp").f_frsize,
     "files": resource.getrlimit(resource.RLIMIT_NOFILE),
     "refused_calls": {name: syscall(number) for name, number in SYSCALLS.items()},
-    "cwd": os.getcwd(), "home": os.environ["HOME"]}))
+    "cwd": os.getcwd(), "home": os.environ["HOME"],
+    "kernel_ports": [getattr(app, name + "_port") for name in ("shell", "iopub", "stdin", "control", "hb")],
+    "ephemeral_low": int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])}))
 '''
 
 
@@ -103,6 +107,14 @@ def test_the_kernel_cannot_raise_its_open_file_limit_or_use_refused_calls(probed
     assert found["files"] == [box.limits.files, box.limits.files]
     # the keyrings would carry data from one student's sandbox to the next on the same worker
     assert found["refused_calls"] and set(found["refused_calls"].values()) == {"EPERM"}, found["refused_calls"]
+
+
+def test_the_kernel_listens_below_the_ephemeral_ports(probed):
+    # a port from the ephemeral range can be handed to a client connection's source while the
+    # kernel is still importing, and the kernel then dies on "Address in use"
+    _, found = probed
+    assert all(port < found["ephemeral_low"] for port in found["kernel_ports"]), (found["kernel_ports"], found["ephemeral_low"])
+    assert len(set(found["kernel_ports"])) == 5
 
 
 def test_the_group_limits_the_whole_sandbox_and_goes_away():

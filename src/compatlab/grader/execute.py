@@ -24,8 +24,10 @@ accepts from the kernel, which runs the learner's code:
 
 import json
 import os
+import secrets
 import socket
 from collections import Counter
+from pathlib import Path
 from queue import Empty
 from time import monotonic
 
@@ -36,7 +38,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionComplete, DeadKernelError
 from nbclient.util import ensure_async
 from nbformat.v4 import new_output
-from traitlets import Dict, Float, Integer, List, Unicode
+from traitlets import Dict, Float, Integer, List, Unicode, default
 
 from compatlab.grader.guard import RECEIPT
 
@@ -80,6 +82,12 @@ class GradedKernelManager(AsyncKernelManager):
     prefix = List(Unicode()).tag(config=True)
     python = Unicode().tag(config=True)
     kernel_env = Dict().tag(config=True)
+
+    @default("cache_ports")
+    def _no_port_cache(self) -> bool:
+        # the ports are ours to choose (write_connection_file): jupyter_client's port cache
+        # would pick ephemeral ones before we are asked
+        return False
     reserved_ports = List(Integer()).tag(config=True)  # the relayed engines' ports, taken inside the sandbox
 
     @property
@@ -108,12 +116,27 @@ class GradedKernelManager(AsyncKernelManager):
 
 
 def _free_port(ip: str, taken: set[int]) -> int:
+    """A free port below the ephemeral range. A port from bind(0) is an ephemeral one: while the
+    kernel imports, the client's own connection attempts can be given it as their source port,
+    and the kernel then dies on "Address in use" (jupyter_client issue #154)."""
+    low = _ephemeral_low()
     while True:
+        port = secrets.randbelow(low - 10_000) + 10_000
+        if port in taken:
+            continue
         with socket.socket() as probe:
-            probe.bind((ip, 0))
-            port = probe.getsockname()[1]
-        if port not in taken:
-            return port
+            try:
+                probe.bind((ip, port))
+            except OSError:
+                continue
+        return port
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 class GradingClient(NotebookClient):

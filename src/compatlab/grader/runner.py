@@ -37,15 +37,25 @@ def run_job(job: dict, home: Path) -> dict:
     work.mkdir()
     work.chmod(0o777)
     env = {**kernel["env"], "HOME": str(work), "TMPDIR": str(work), GUARD_VARIABLE: json.dumps(job["guard"])}
-    manager = GradedKernelManager(prefix=kernel["prefix"], python=sys.executable, kernel_env=env,
-                                  connection_file=str(home / "kernel.json"), reserved_ports=kernel["reserved_ports"],
-                                  config=Config({"GradedKernelClient": {"message_bytes": limits["message_bytes"]}}))
-    client = GradingClient(notebook, [cell["role"] for cell in cells], [cell["label"] for cell in cells],
-                           km=manager, timeout=limits["cell_timeout"], notebook_timeout=limits["notebook_timeout"],
-                           cell_output_bytes=limits["cell_output_bytes"],
-                           notebook_output_bytes=limits["notebook_output_bytes"], startup_timeout=120,
-                           resources={"metadata": {"path": str(work)}})
-    asyncio.run(client.async_run())
+    for attempt in (1, 2):
+        manager = GradedKernelManager(prefix=kernel["prefix"], python=sys.executable, kernel_env=env,
+                                      connection_file=str(home / "kernel.json"),
+                                      reserved_ports=kernel["reserved_ports"],
+                                      config=Config({"GradedKernelClient": {"message_bytes": limits["message_bytes"]}}))
+        client = GradingClient(notebook, [cell["role"] for cell in cells], [cell["label"] for cell in cells],
+                               km=manager, timeout=limits["cell_timeout"], notebook_timeout=limits["notebook_timeout"],
+                               cell_output_bytes=limits["cell_output_bytes"],
+                               notebook_output_bytes=limits["notebook_output_bytes"], startup_timeout=120,
+                               resources={"metadata": {"path": str(work)}})
+        try:
+            asyncio.run(client.async_run())
+            break
+        except RuntimeError as exc:
+            # a kernel that dies before its first reply has run no cell of the notebook: that
+            # is the machine's trouble (a port taken, say), never the student's; try once more
+            if attempt == 2 or "before replying to kernel_info" not in str(exc):
+                raise
+            traceback.print_exc()
     return {"cells": [{"index": spec["index"], "outputs": cell.outputs, "execution_count": cell.execution_count}
                       for spec, cell in zip(cells, notebook.cells)],
             "review": client.review}

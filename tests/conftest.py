@@ -77,3 +77,22 @@ def llama_front() -> EngineProcess:
 def llama_server_url(llama_front) -> str:
     """llama-server itself, the child the front started: the compat matrix's "llama.cpp" engine."""
     return httpx.get(llama_front.url + "/lab/status", timeout=5).json()["llama_server"]
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    """The sample class, graded once by the real command: (the finished process, the --out
+    folder, grades.csv rows keyed by (student, assignment))."""
+    import csv
+    import subprocess
+    import sys
+
+    from compatlab.grader.course import REPO
+
+    out = tmp_path_factory.mktemp("graded")
+    result = subprocess.run([sys.executable, "-m", "compatlab", "grade", str(REPO / "data" / "sample-class" / "submitted"),
+                             "--out", str(out), "--workers", "2"], capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with open(out / "grades.csv", newline="") as handle:
+        rows = {(row["student"], row["assignment"]): row for row in csv.DictReader(handle)}
+    return result, out, rows

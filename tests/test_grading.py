@@ -29,18 +29,6 @@ def compatlab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
                           timeout=timeout, cwd=REPO)
 
 
-@pytest.fixture(scope="session")
-def graded(tmp_path_factory):
-    """The sample class, graded once: (the finished process, the --out folder, grades.csv rows
-    keyed by (student, assignment))."""
-    out = tmp_path_factory.mktemp("graded")
-    result = compatlab("grade", str(SAMPLE), "--out", str(out), "--workers", "2")
-    assert result.returncode == 0, result.stdout + result.stderr
-    with open(out / "grades.csv", newline="") as handle:
-        rows = {(row["student"], row["assignment"]): row for row in csv.DictReader(handle)}
-    return result, out, rows
-
-
 def points(row: dict) -> tuple[float, float]:
     return float(row["score"]), float(row["max_score"])
 
@@ -99,6 +87,28 @@ def test_each_wrong_answer_loses_the_points_of_the_cells_it_gets_wrong(graded, s
     for cell in cells:
         assert float(rows[(student, assignment)][cell]) == 0, cell
         assert float(rows[("reference-solution", assignment)][cell]) > 0, cell
+
+
+def test_every_failure_of_a_wrong_answer_says_what_was_expected(graded):
+    """A failed test tells the learner which behaviour was checked, what was expected and what
+    they returned: never an exception's name alone ("AssertionError") or a bare token ("500")."""
+    from compatlab.grader.feedback import failure_message
+
+    _, out, rows = graded
+    terse = []
+    for (student, assignment), row in rows.items():
+        if student == "blank-release":
+            continue
+        notebook = nbformat.read(out / "nbgrader" / "autograded" / student / assignment / f"{assignment}.ipynb",
+                                 as_version=4)
+        for cell in notebook.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") and not meta.get("solution") and any(o.output_type == "error" for o in cell.outputs):
+                message = failure_message(cell)
+                said = message.partition(": ")[2]
+                if len(re.findall(r"[A-Za-z]{2,}", said)) < 4:
+                    terse.append(f"{assignment}/{student}/{meta['grade_id']}: {message!r}")
+    assert not terse, "failures that do not say what was expected:\n" + "\n".join(terse)
 
 
 def test_grade_prints_a_progress_bar_and_a_table(graded):

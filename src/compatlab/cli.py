@@ -49,6 +49,13 @@ def _grade(args: argparse.Namespace) -> int:
                      args.notebook_timeout)
 
 
+def _check(args: argparse.Namespace) -> int:
+    from compatlab.grader.check import run_check
+
+    return run_check(args.notebooks, lesson=args.lesson, as_json=args.json, sandboxed=not args.no_sandbox,
+                     exercise=args.exercise)
+
+
 def _release(args: argparse.Namespace) -> int:
     from compatlab.grader.release import run_release
 
@@ -119,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run student code with the grader's rights (see README, 'Grading safely')")
     grade.set_defaults(func=_grade)
+
+    check = commands.add_parser("check", help="grade your own notebook as `compatlab grade` would, hidden tests included")
+    check.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="e.g. work/tolerant-client/tolerant-client.ipynb")
+    check.add_argument("--lesson", default=None, help="which lesson it is (default: from the file or folder name)")
+    check.add_argument("--exercise", default=None, metavar="NAME", help="show only this exercise's tests, e.g. read_usage")
+    check.add_argument("--json", action="store_true", help="print the verdicts as JSON (what check() in a notebook reads)")
+    check.add_argument("--no-sandbox", action="store_true", help="run the notebook with your own rights (no bubblewrap)")
+    check.set_defaults(func=_check)
 
     release = commands.add_parser("release", help="regenerate lessons/ and the sample class from solutions/")
     release.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is stale")

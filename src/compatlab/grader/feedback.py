@@ -76,20 +76,24 @@ def redact(message: str, test_lines: list[str], secrets: list[str]) -> str:
     return plain(text.strip(), limit=MAX_MESSAGE)
 
 
+def _likely(result: dict) -> str:
+    return "".join(f"<p class=likely>Likely mistake: {html.escape(advice)}</p>" for advice in result.get("likely", ()))
+
+
 def write_feedback(path: Path, student: str, assignment: str, results: list[dict]) -> None:
     total = sum(r["score"] or 0 for r in results)
     most = sum(r["max"] for r in results)
     rows = "".join(
         f"<tr class={'pass' if r['passed'] else 'fail'}><td><code>{html.escape(r['name'])}</code></td>"
         f"<td>{'passed' if r['passed'] else 'failed'}</td>"
-        f"<td class=num>{(r['score'] or 0):g} / {r['max']:g}</td><td>{html.escape(r['message'])}</td></tr>"
+        f"<td class=num>{(r['score'] or 0):g} / {r['max']:g}</td><td>{html.escape(r['message'])}{_likely(r)}</td></tr>"
         for r in results)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(assignment)}: feedback for {html.escape(student)}</title>
 <style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto}} table{{border-collapse:collapse}}
 td,th{{border-bottom:1px solid #ddd;padding:.3rem .8rem;text-align:left;vertical-align:top}} .num{{text-align:right}}
-.pass td:nth-child(2){{color:#2a7a2a}} .fail td:nth-child(2){{color:#b02a2a;font-weight:bold}}</style></head><body>
+.likely{{margin:.3rem 0 0;color:#555}} .pass td:nth-child(2){{color:#2a7a2a}} .fail td:nth-child(2){{color:#b02a2a;font-weight:bold}}</style></head><body>
 <h1>{html.escape(assignment)}</h1>
 <p>{html.escape(student)}: <strong>{total:g} of {most:g} points</strong>. Each test below checks one protocol
 behaviour; a failed test shows the message its check gave. The tests' code stays with the grader.</p>

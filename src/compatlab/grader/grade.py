@@ -233,7 +233,7 @@ def grades_frame(submissions: list[Submission], order: list[str]) -> pd.DataFram
 
 
 def _write_outputs(out: Path, work: Path, submissions: list[Submission], lessons: dict[str, Lesson]) -> None:
-    from compatlab.grader.feedback import grader_secrets, test_results, write_feedback
+    from compatlab.grader.feedback import grader_secrets, write_feedback
     from compatlab.grader.report import write_report
 
     order = [name for lesson in lessons.values() for name in lesson.graded]
@@ -243,15 +243,25 @@ def _write_outputs(out: Path, work: Path, submissions: list[Submission], lessons
     shutil.rmtree(feedback, ignore_errors=True)
     secrets = grader_secrets(os.environ)
     for sub in submissions:
-        notebook = _autograded(work, sub)
-        if sub.score is not None and notebook.is_file():
-            results = test_results(nbformat.read(notebook, as_version=4), sub.cells,
-                                   lessons[sub.assignment].test_lines, secrets)
+        if (results := submission_results(work, sub, lessons[sub.assignment], secrets)) is not None:
             write_feedback(feedback / sub.student / sub.assignment / f"{sub.assignment}.html",
                            sub.student, sub.assignment, results)
     top = {name: most for sub in submissions for name, (_, most) in sub.cells.items()}
     cell_max = {name: top[name] for name in order if name in top}
     write_report(out / "report.html", grades, cell_max, feedback)
+
+
+def submission_results(work: Path, sub: Submission, lesson: Lesson, secrets: list[str]) -> list[dict] | None:
+    """Each test cell's verdict for one graded submission, as its feedback shows it: name,
+    points, message (redacted) and the known mistakes it looks like; None if it was not graded."""
+    from compatlab.grader.feedback import test_results
+    from compatlab.grader.mistakes import annotate
+
+    notebook = _autograded(work, sub)
+    if sub.score is None or not notebook.is_file():
+        return None
+    return annotate(test_results(nbformat.read(notebook, as_version=4), sub.cells, lesson.test_lines, secrets),
+                    sub.assignment)
 
 
 def print_table(submissions: list[Submission], console: Console) -> None:

@@ -1,0 +1,138 @@
+"""`compatlab check` and `check()`: a learner's own verdicts, equal to the grader's.
+
+The whole sample class is checked in one run and compared, test by test, with what
+`compatlab grade` gave it (the session's `graded` fixture): points, verdicts and messages.
+"""
+
+import html
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from compatlab.grader.check import check_notebooks, visible_only
+from compatlab.grader.course import REPO, Course
+
+SAMPLE = REPO / "data" / "sample-class" / "submitted"
+ROW = re.compile(r"<tr class=(pass|fail)><td><code>([^<]*)</code></td><td>\w+</td>"
+                 r"<td class=num>([\d.]+) / ([\d.]+)</td><td>(.*?)</td></tr>", re.S)
+
+
+def compatlab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "compatlab", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def checked():
+    """Every sample notebook checked by one `compatlab check --json` run: {(student, lesson): report}."""
+    paths = sorted(SAMPLE.glob("*/*/*.ipynb"))
+    result = compatlab("check", *map(str, paths), "--json", timeout=1200)
+    assert result.returncode in (0, 1), result.stdout[-2000:] + result.stderr[-2000:]
+    reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(reports) == len(paths)
+    return {(p.parent.parent.name, p.parent.name): report for p, report in zip(paths, reports)}
+
+
+def test_check_gives_every_sample_student_the_verdicts_grade_gives(graded, checked):
+    _, out, rows = graded
+    for (student, lesson), report in checked.items():
+        row = rows[(student, lesson)]
+        assert report["status"] == "graded" and report["hidden_tests"], (student, lesson, report["status"])
+        assert report["score"] == float(row["score"]), (student, lesson)
+        page = (out / "feedback" / student / lesson / f"{lesson}.html").read_text()
+        graded_rows = {name: (verdict, float(score), message) for verdict, name, score, _, message in ROW.findall(page)}
+        assert set(graded_rows) == {r["name"] for r in report["results"]}
+        for result in report["results"]:
+            verdict, score, message = graded_rows[result["name"]]
+            assert (verdict == "pass") == result["passed"] and score == (result["score"] or 0), (student, result)
+            assert message.startswith(html.escape(result["message"])), (student, result["name"])
+
+
+def test_check_names_the_known_mistake_of_every_wrong_answer(checked):
+    for manifest in sorted((REPO / "data" / "sample-class").glob("*/manifest.toml")):
+        lesson = manifest.parent.name
+        for student, entry in tomllib.loads(manifest.read_text())["students"].items():
+            if not entry["source"].endswith(".py"):
+                continue
+            assert entry.get("mistake") and entry.get("says") and entry.get("hint"), (lesson, student)
+            report = checked[(student, lesson)]
+            likely = [advice for r in report["results"] for advice in r["likely"]]
+            assert any(advice.startswith(entry["mistake"]) for advice in likely), (lesson, student, likely)
+            assert not any(r["likely"] for r in report["results"] if r["passed"]), (lesson, student)
+    reference = [r for (student, _), report in checked.items() if student == "reference-solution"
+                 for r in report["results"]]
+    assert reference and not any(r["likely"] for r in reference)
+
+
+def test_check_prints_a_table_a_total_and_exits_1_on_a_failure(tmp_path):
+    folder = tmp_path / "tolerant-client"
+    shutil.copytree(SAMPLE / "usage-zero-is-missing" / "tolerant-client", folder)
+    result = compatlab("check", str(folder / "tolerant-client.ipynb"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "test_read_usage" in result.stdout and "failed" in result.stdout
+    assert "13 of 15 points" in result.stdout and "compatlab grade" in result.stdout
+
+
+def test_check_explains_what_it_cannot_check(tmp_path):
+    result = compatlab("check", str(tmp_path / "nothing.ipynb"))
+    assert result.returncode == 2 and "no such notebook" in result.stderr
+    shutil.copy(SAMPLE / "reference-solution" / "tolerant-client" / "tolerant-client.ipynb", tmp_path / "mine.ipynb")
+    result = compatlab("check", str(tmp_path / "mine.ipynb"))
+    assert result.returncode == 2 and "cannot tell which lesson" in result.stderr and "--lesson" in result.stderr
+    result = compatlab("check", str(tmp_path / "mine.ipynb"), "--lesson", "no-such-lesson", "--json")
+    assert result.returncode == 2 and "no lesson called" in json.loads(result.stdout)["error"]
+
+
+def test_a_course_can_keep_its_hidden_tests_for_grading(tmp_path):
+    course = Course()
+    root = tmp_path / "course"
+    (root / "grader").mkdir(parents=True)
+    (root / "grader" / "nbgrader_config.py").write_text(course.config_file.read_text()
+                                                         + "\nc.CompatlabCheck.hidden_tests = False\n")
+    (root / "solutions").symlink_to(course.solutions)
+    (root / "lessons").symlink_to(course.lessons)
+    [report] = check_notebooks([SAMPLE / "reference-solution" / "tolerant-client" / "tolerant-client.ipynb"],
+                               course=Course(root))
+    assert report.hidden_tests is False and report.status == "graded" and report.passed
+    # what it graded against: the master with every visible line and none of the hidden ones
+    stripped = visible_only(course, ["tolerant-client"], tmp_path / "stripped").master("tolerant-client").read_text()
+    master = course.master("tolerant-client").read_text()
+    hidden = re.findall(r"^### BEGIN HIDDEN TESTS$(.*?)^### END HIDDEN TESTS$", master, re.M | re.S)
+    assert hidden and "HIDDEN TESTS" not in stripped
+    assert stripped == re.sub(r"^### BEGIN HIDDEN TESTS$.*?^### END HIDDEN TESTS$\n?", "", master, flags=re.M | re.S)
+
+
+def test_check_in_the_notebook_shows_the_verdicts_and_unsaved_answers(tmp_path):
+    from nbclient import NotebookClient
+
+    folder = tmp_path / "tolerant-client"
+    folder.mkdir()
+    saved = nbformat.read(SAMPLE / "usage-zero-is-missing" / "tolerant-client" / "tolerant-client.ipynb", as_version=4)
+    saved.cells.append(nbformat.v4.new_code_cell("from compatlab.selfcheck import check\ncheck()"))
+    nbformat.write(saved, folder / "tolerant-client.ipynb")
+    # the kernel runs a read_usage the file does not hold: an edit the learner has not saved
+    running = nbformat.from_dict(json.loads(json.dumps(saved)))
+    answer = next(c for c in running.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "read_usage")
+    answer.source += "\n# edited after the last save"
+    NotebookClient(running, timeout=900, allow_errors=True, resources={"metadata": {"path": str(folder)}}).execute()
+    shown = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in running.cells[-1].outputs)
+    assert "✗ test_read_usage" in shown and "✓ test_content_text" in shown, shown
+    assert "13 of 15 points" in shown
+    assert "the saved read_usage is not a version you ran" in shown
+    html_out = next(o.data["text/html"] for o in running.cells[-1].outputs if "text/html" in o.get("data", {}))
+    assert "<table>" in html_out and "test_read_usage" in html_out
+
+
+def test_check_does_nothing_while_grading(monkeypatch, capsys):
+    from compatlab import selfcheck
+
+    monkeypatch.setenv(selfcheck.GRADING_VARIABLE, "{}")
+    selfcheck.check()
+    assert "does nothing while the notebook is being graded" in capsys.readouterr().out

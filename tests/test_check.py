@@ -136,3 +136,7 @@ def test_check_does_nothing_while_grading(monkeypatch, capsys):
     monkeypatch.setenv(selfcheck.GRADING_VARIABLE, "{}")
     selfcheck.check()
     assert "does nothing while the notebook is being graded" in capsys.readouterr().out
+    monkeypatch.delenv(selfcheck.GRADING_VARIABLE)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
+    selfcheck.check()
+    assert "does nothing while the notebook is being graded or validated" in capsys.readouterr().out

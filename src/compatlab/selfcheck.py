@@ -4,7 +4,8 @@
 It runs `compatlab check --json` in a process of its own: the grading sandbox, not this kernel,
 runs the tests, and their code never comes here. It says when what it graded is not what the
 learner ran: an answer cell saved in a version this kernel never ran means unsaved edits.
-While the notebook is itself being graded it does nothing.
+While the notebook is itself being graded, or run by nbgrader's Validate (which sets
+NBGRADER_EXECUTION), it does nothing.
 """
 
 import html
@@ -23,8 +24,8 @@ def check(exercise: str | None = None, notebook: str | None = None) -> None:
     shows only that exercise's tests."""
     from IPython.display import display
 
-    if os.environ.get(GRADING_VARIABLE):
-        print("check() does nothing while the notebook is being graded.")
+    if os.environ.get(GRADING_VARIABLE) or os.environ.get("NBGRADER_EXECUTION"):
+        print("check() does nothing while the notebook is being graded or validated.")
         return
     path = Path(notebook) if notebook else _this_notebook()
     if path is None:

@@ -568,7 +568,11 @@ crafted = {"content_type": "text/event-stream", "lines": [
     {"t": 0.7, "line": 'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}'}, {"t": 0.7, "line": ""},
     {"t": 0.8, "line": "data: [DONE]"}, {"t": 0.8, "line": ""},
     {"t": 0.9, "line": 'data: {"choices":[{"index":0,"delta":{"content":"late"}}]}'}, {"t": 0.9, "line": ""}]}
-got = [(round(t, 3), text) for t, text in chunk_times(crafted)]
+try:
+    got = [(round(t, 3), text) for t, text in chunk_times(crafted)]
+except Exception as exc:
+    raise AssertionError("chunk_times on a crafted stream (a comment, a two-line event, data after [DONE]) should return "
+                         f"three chunks, but it raised {type(exc).__name__}: {exc}") from None
 assert got == [(0.2, ""), (0.6, "Hi"), (0.7, "")], \
     ("a comment is no chunk, a two-line event is one chunk timed by its blank line, and nothing after [DONE] "
      f"counts, so the result is [(0.2, ''), (0.6, 'Hi'), (0.7, '')], but chunk_times returned {got!r}")

@@ -1039,6 +1039,9 @@ try:
     got = decode_embedding(base64.b64encode(struct.pack("<3f", 1.0, -2.5, 0.25)).decode())
 except NotImplementedError:
     raise AssertionError("Exercise 5 is not answered yet: decode_embedding still raises NotImplementedError") from None
+except Exception as exc:
+    raise AssertionError("the bytes of 1.0, -2.5, 0.25 as little-endian float32 should decode to [1.0, -2.5, 0.25], "
+                         f"but decode_embedding raised {type(exc).__name__}: {exc}") from None
 assert got == [1.0, -2.5, 0.25], \
     f"the bytes of 1.0, -2.5, 0.25 as little-endian float32 should decode to [1.0, -2.5, 0.25], but decode_embedding returned {got!r}"
 findings = check_embeddings(V1["ollama"], EMBED_MODEL)

@@ -149,7 +149,7 @@ ROWS = [
         json=v1_chat(temperature=3)),
     row("v1-temperature-negative", "POST", "/v1/chat/completions", 400, OPENAI, "Invalid 'temperature'",
         json=v1_chat(temperature=-1)),
-    row("v1-top-p-0", "POST", "/v1/chat/completions", 400, OPENAI, "Invalid 'top_p'", json=v1_chat(top_p=0)),
+    row("v1-top-p-negative", "POST", "/v1/chat/completions", 400, OPENAI, "Invalid 'top_p'", json=v1_chat(top_p=-0.5)),
     row("v1-top-p-1.5", "POST", "/v1/completions", 400, OPENAI, "Invalid 'top_p'",
         json={"model": "lab", "prompt": "hi", "top_p": 1.5}),
     row("v1-frequency-penalty-5", "POST", "/v1/chat/completions", 400, OPENAI, "Invalid 'frequency_penalty'",

@@ -41,8 +41,12 @@
 # | Ollama's native API | `/api/chat`, `/api/generate`, `/api/tags`, `/api/version`, … | NDJSON: one JSON object per line | durations in nanoseconds; the last object has `"done": true` |
 # | OpenAI-compatible | `/v1/chat/completions`, `/v1/models`, … | SSE: `data: {json}` lines, a blank line after each, `data: [DONE]` at the end | what the `openai` SDK, LangChain and most chat UIs speak |
 #
-# llama-server and vLLM speak only the `/v1` family. "OpenAI-compatible" is a spectrum, not a
-# promise: the next lesson measures how far each engine goes.
+# llama-server and vLLM do not speak Ollama's native API; their common ground with it is the
+# `/v1` family. Each has routes of its own beside it: llama-server answers `/completion`,
+# `/tokenize` and `/props` (llama.cpp's `tools/server/README.md`), vLLM answers `/tokenize` and
+# `/detokenize` (vLLM's `entrypoints/serve/tokenize/api_router.py`, v0.15). This course uses
+# `/v1` because it is the part they share. "OpenAI-compatible" is a spectrum, not a promise: the
+# next lesson measures how far each engine goes.
 #
 # **Ports and variables**, exactly as this kit sets them:
 #
@@ -142,6 +146,13 @@ compatible = httpx.post(f"{OLLAMA}/v1/chat/completions", json={"model": MODEL, "
 print("/v1:   ", compatible["choices"][0]["message"], "| usage:", compatible["usage"])
 
 # %% [markdown]
+# **About the words.** The lab model's replies read like word salad, and that is on purpose:
+# it strings together filler words chosen deterministically from the conversation and a seed,
+# so the same request gives the same bytes on every run and every machine. The words mean
+# nothing; what this course studies is everything around them (the shapes, the order, the
+# timing, the counts). A real model, when the optional real tier is installed, answers in
+# sentences.
+#
 # Note one difference already: Ollama's native API **streams by default** (you must say
 # `"stream": false`), the OpenAI API does not (you must say `"stream": true`).
 #
@@ -205,7 +216,8 @@ for line in sse_lines[:6] + ["…"] + sse_lines[-4:]:
 # - A line starting with `:` is a **comment**: servers send them as keep-alives
 #   (`: ping`). Ignore it.
 # - Other fields (`event:`, `id:`, `retry:`) exist; OpenAI-style streams do not need them.
-# - An event with no data is not delivered.
+# - An event with no `data:` line is not delivered. A `data:` line with nothing after the
+#   colon *is* data: the event is delivered, and its data is the empty string.
 #
 # `data: [DONE]` is *not* SSE: it is OpenAI's convention for "the stream is over", and nothing
 # after it belongs to the reply. NDJSON is simpler: every line is one complete JSON object.
@@ -217,11 +229,34 @@ for line in sse_lines[:6] + ["…"] + sse_lines[-4:]:
 #
 # ### Exercise 1 · An NDJSON parser (2 points)
 #
-# Write `parse_ndjson(lines)`: given the lines of an NDJSON body (strings, newlines already
-# removed), return the list of frames, one dict per line, in order. A line that is not a JSON
+# Write `parse_ndjson(lines)`: given the lines of an NDJSON body (any iterable of strings,
+# newlines already removed), return the list of frames, one dict per line, in order. A line that is not a JSON
 # **object** (a blank line, a line cut short, a bare `[1, 2]` or `"text"`) is a broken
 # stream: raise `ValueError` saying which line. Do not skip it: a skipped line is a piece of
 # the answer silently lost. (Lesson 4 turns these into error classes an operator can act on.)
+
+# %% [markdown]
+# #### Hints for exercise 1
+#
+# <details><summary>Hint 1 · One line, one frame</summary>
+#
+# Loop over the lines with their numbers (`enumerate(lines, 1)`), give each to `json.loads`, and
+# collect the results in a list. Nothing is carried from one line to the next.
+# </details>
+#
+# <details><summary>Hint 2 · Two ways a line can be wrong</summary>
+#
+# `json.loads` raises `json.JSONDecodeError` (a `ValueError`) for a blank or cut-short line. It
+# does *not* raise for `[1, 2]`, `"text"`, `42` or `null`: they are valid JSON, just not
+# objects. Check `isinstance(frame, dict)` too.
+# </details>
+#
+# <details><summary>Hint 3 · Raise, do not skip</summary>
+#
+# Turn both cases into `raise ValueError(f"line {number} is not a JSON object: {line!r}")`.
+# A `continue` there is the mistake this exercise is about: the stream would look shorter, not
+# broken.
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "parse_ndjson", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def parse_ndjson(lines):
@@ -240,32 +275,54 @@ def parse_ndjson(lines):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_parse_ndjson", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-frames = parse_ndjson(ndjson_lines)
-assert len(frames) == len(ndjson_lines) and frames[-1]["done"] is True
-assert "".join(frame["message"]["content"] for frame in frames) == native["message"]["content"]
+try:
+    frames = parse_ndjson(ndjson_lines)
+except NotImplementedError:
+    raise AssertionError("Exercise 1 is not answered yet: parse_ndjson still raises NotImplementedError") from None
+assert len(frames) == len(ndjson_lines), \
+    f"parse_ndjson should return one frame per line ({len(ndjson_lines)} lines), but it returned {len(frames)} frames"
+assert frames[-1]["done"] is True, f"the last frame of a native stream says done: true, but parse_ndjson's last frame is {frames[-1]!r}"
+got = "".join(frame["message"]["content"] for frame in frames)
+assert got == native["message"]["content"], \
+    f"the frames' contents should join to the whole reply {native['message']['content']!r}, but they join to {got!r}"
+try:  # a fault: a line cut short in the middle of a stream
+    got = parse_ndjson(['{"a": 1}', '{"a": 1, "b', '{"c": 3}'])
+except ValueError:
+    pass
+else:
+    raise AssertionError(f"a line cut short is a broken stream and parse_ndjson must raise ValueError, but it returned {got!r}")
 ### BEGIN HIDDEN TESTS
-assert parse_ndjson([]) == []
-assert parse_ndjson(['{"a": 1}', '{"b": [1, 2]}']) == [{"a": 1}, {"b": [1, 2]}]
+got = parse_ndjson([])
+assert got == [], f"parse_ndjson([]) should return [] (no lines, no frames), but it returned {got!r}"
+got = parse_ndjson(['{"a": 1}', '{"b": [1, 2]}'])
+assert got == [{"a": 1}, {"b": [1, 2]}], f"parse_ndjson should return each line's object in order, but it returned {got!r}"
 recorded = [item["line"] for item in TRACES["ollama-front-ndjson-story"]["lines"]]
-assert parse_ndjson(recorded) == [json.loads(line) for line in recorded]
-assert parse_ndjson(iter(recorded[:3])) == [json.loads(line) for line in recorded[:3]]  # any iterable
+got = parse_ndjson(recorded)
+assert got == [json.loads(line) for line in recorded], \
+    "parse_ndjson on the recorded ollama-front-ndjson-story trace should return json.loads of each line, but its frames differ"
+got = parse_ndjson(iter(recorded[:3]))
+assert got == [json.loads(line) for line in recorded[:3]], \
+    f"parse_ndjson should accept any iterable of lines (here a one-pass iterator of 3 lines), but it returned {len(got)} frames"
 for bad in ("", "   ", '{"model":"lab:latest","created_a', "[1, 2]", '"text"', "null", "42"):
     try:
-        parse_ndjson([recorded[0], bad, recorded[1]])
+        got = parse_ndjson([recorded[0], bad, recorded[1]])
     except ValueError:
         pass
     else:
-        raise AssertionError(f"{bad!r} is not a frame: parse_ndjson must raise ValueError")
+        raise AssertionError(f"the line {bad!r} is not a JSON object, so parse_ndjson must raise ValueError, but it returned {len(got)} frames")
 ### END HIDDEN TESTS
+print("✓ parse_ndjson: every check in this cell passed")
 
 # %% [markdown]
 # ### Exercise 2 · An SSE parser (3 points)
 #
-# Write `parse_sse(lines)`: given the lines of an SSE body (strings, line endings already
-# removed), return the data of each event, in order, as strings, following the rules above:
+# Write `parse_sse(lines)`: given the lines of an SSE body (any iterable of strings, line
+# endings already removed), return the data of each event, in order, as strings, following the
+# rules above:
 #
 # - strip `data:` and at most one space after it; join several `data:` lines of one event with `"\n"`;
-# - a blank line ends an event; an event with no data yields nothing;
+# - a blank line ends an event; an event with no `data:` line yields nothing, and one whose only
+#   `data:` line is empty yields `""`;
 # - ignore comments (`:` first) and other fields;
 # - stop at the payload `[DONE]`: do not return it, and ignore anything after it;
 # - an event cut off by the end of the body (no blank line after it) still counts. The HTML
@@ -274,6 +331,29 @@ for bad in ("", "   ", '{"model":"lab:latest","created_a', "[1, 2]", '"text"', "
 #
 # Write it as a generator (`yield` each payload as soon as its event is complete) or return a
 # list: both are fine here. A generator will make Exercise 3 easier.
+
+# %% [markdown]
+# #### Hints for exercise 2
+#
+# <details><summary>Hint 1 · Keep the event's data lines until the blank line</summary>
+#
+# Keep a list `data` of the current event's values. A `data:` line appends to it; a blank line
+# means "the event is complete": if `data` is not empty, join it with `"\n"`, hand it out, and
+# start a new list. Any other line (a comment, `event:`, `id:`) changes nothing.
+# </details>
+#
+# <details><summary>Hint 2 · One space, not all whitespace</summary>
+#
+# `value = line[len("data:"):]`, then drop the first character only if it is a space:
+# `value[1:] if value.startswith(" ") else value`. `.strip()` and `.lstrip()` remove too much.
+# </details>
+#
+# <details><summary>Hint 3 · The two ends of the stream</summary>
+#
+# Compare each *joined* payload with `"[DONE]"` and `return` when it matches. After the loop,
+# an event still in `data` was cut off by the end of the body: hand it out too (unless it is
+# `[DONE]`).
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "parse_sse", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def parse_sse(lines):
@@ -298,28 +378,51 @@ def parse_sse(lines):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_parse_sse", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-payloads = list(parse_sse(sse_lines))
-assert payloads and "[DONE]" not in payloads
-assert [json.loads(p)["object"] for p in payloads] == ["chat.completion.chunk"] * len(payloads)
-assert list(parse_sse(["data: a", "", ": keep-alive", "", "data: b", ""])) == ["a", "b"]
+try:
+    payloads = list(parse_sse(sse_lines))
+except NotImplementedError:
+    raise AssertionError("Exercise 2 is not answered yet: parse_sse still raises NotImplementedError") from None
+assert payloads, "parse_sse on the live /v1 stream above should return its events' data, but it returned nothing"
+assert "[DONE]" not in payloads, "parse_sse must stop at [DONE] and not return it, but [DONE] is among its payloads"
+kinds = [json.loads(p)["object"] for p in payloads]
+assert kinds == ["chat.completion.chunk"] * len(payloads), \
+    f"every payload of the live stream should be a chat.completion.chunk, but parse_sse returned objects {sorted(set(kinds))}"
+got = list(parse_sse(["data: {\"a\":", "data: 1}", "", ": keep-alive", "data: b", ""]))  # a fault case
+assert got == ['{"a":\n1}', "b"], \
+    f"the data: lines of one event are joined with a newline and comments are skipped, so the result is ['{{\"a\":\\n1}}', 'b'], but parse_sse returned {got!r}"
 ### BEGIN HIDDEN TESTS
-assert list(parse_sse([])) == []
-assert list(parse_sse(["data:x", "", "data:  two spaces", ""])) == ["x", " two spaces"]
-assert list(parse_sse(["data: {\"a\":", "data: 1}", "", "data: b", ""])) == ['{"a":\n1}', "b"]
-assert list(parse_sse(["event: message", "id: 7", "retry: 100", "data: x", "", "event: ping", ""])) == ["x"]
-assert list(parse_sse([": comment", "data: x", ": another", "data: y", ""])) == ["x\ny"]
-assert list(parse_sse(["data: a", "", "data: [DONE]", "", "data: late", ""])) == ["a"]
-assert list(parse_sse(["data: a", "", "data: [DONE]"])) == ["a"]
-assert list(parse_sse(["data: a", "", "data: tail"])) == ["a", "tail"]  # cut off: kept
-assert list(parse_sse(["", "", "data: a", "", "", ""])) == ["a"]
-assert list(parse_sse(iter(["data: a", ""]))) == ["a"]  # any iterable
-assert list(parse_sse(["data:", ""])) == [""]  # an empty data line is data
+got = list(parse_sse([]))
+assert got == [], f"parse_sse([]) should return nothing, but it returned {got!r}"
+got = list(parse_sse(["data:x", "", "data:  two spaces", ""]))
+assert got == ["x", " two spaces"], \
+    f"parse_sse strips at most one space after 'data:', so the result is ['x', ' two spaces'], but it returned {got!r}"
+got = list(parse_sse(["data: {\"a\":", "data: 1}", "", "data: b", ""]))
+assert got == ['{"a":\n1}', "b"], f"two data: lines of one event are joined with a newline, but parse_sse returned {got!r}"
+got = list(parse_sse(["event: message", "id: 7", "retry: 100", "data: x", "", "event: ping", ""]))
+assert got == ["x"], f"event:, id: and retry: lines carry no data, and an event without data: yields nothing, but parse_sse returned {got!r}"
+got = list(parse_sse([": comment", "data: x", ": another", "data: y", ""]))
+assert got == ["x\ny"], f"comment lines are skipped inside an event, so the result is ['x\\ny'], but parse_sse returned {got!r}"
+got = list(parse_sse(["data: a", "", "data: [DONE]", "", "data: late", ""]))
+assert got == ["a"], f"nothing after data: [DONE] belongs to the reply, so the result is ['a'], but parse_sse returned {got!r}"
+got = list(parse_sse(["data: a", "", "data: [DONE]"]))
+assert got == ["a"], f"a [DONE] cut off by the end of the body is still [DONE], so the result is ['a'], but parse_sse returned {got!r}"
+got = list(parse_sse(["data: a", "", "data: tail"]))
+assert got == ["a", "tail"], f"an event cut off by the end of the body still counts, so the result is ['a', 'tail'], but parse_sse returned {got!r}"
+got = list(parse_sse(["", "", "data: a", "", "", ""]))
+assert got == ["a"], f"blank lines without data between them deliver no event, so the result is ['a'], but parse_sse returned {got!r}"
+got = list(parse_sse(iter(["data: a", ""])))
+assert got == ["a"], f"parse_sse should accept any iterable of lines (here a one-pass iterator), but it returned {got!r}"
+got = list(parse_sse(["data:", ""]))
+assert got == [""], f"a data: line with nothing after the colon is data, the empty string, so the result is [''], but parse_sse returned {got!r}"
 for name, trace in TRACES.items():
     if "event-stream" in trace["content_type"]:
         recorded = [item["line"] for item in trace["lines"]]
         expected = [line[6:] for line in recorded if line.startswith("data: ") and line != "data: [DONE]"]
-        assert list(parse_sse(recorded)) == expected, name
+        got = list(parse_sse(recorded))
+        assert got == expected, \
+            f"parse_sse on the recorded {name} trace should return {len(expected)} payloads, one per event, but it returned {len(got)} that differ"
 ### END HIDDEN TESTS
+print("✓ parse_sse: every check in this cell passed")
 
 # %% [markdown]
 # ## Measuring a stream
@@ -337,8 +440,8 @@ for name, trace in TRACES.items():
 # - **Tokens per second while streaming:** `(tokens − 1) / (last text arrival − first text
 #   arrival)`. The `− 1` is not pedantry: n arrivals span n − 1 intervals. This is the
 #   *decoding* speed; dividing by the time since the request instead mixes in the TTFT, and
-#   says less the shorter the answer. These engines send one token per chunk, so tokens are
-#   text chunks.
+#   says less the shorter the answer. The engines in this lesson send one token per chunk, so
+#   here tokens are text chunks. Not every engine does: a cross-check below shows how to tell.
 #
 # The recorded traces in `data/traces/` hold real streams from SmolLM2-135M on llama-server:
 # every line of the body with its arrival time `t`, in seconds after the request was sent.
@@ -364,8 +467,31 @@ for item in story["lines"][:5]:
 #   its last `data:` line too: they arrive within microseconds.)
 #
 # Keep the chunks with empty text: they are part of the stream, and the next exercises must
-# tell them apart. Hint: a generator that remembers the `t` of the line it last handed to
-# `parse_sse` knows when each payload was completed.
+# tell them apart.
+
+# %% [markdown]
+# #### Hints for exercise 3
+#
+# <details><summary>Hint 1 · Two formats, two short paths</summary>
+#
+# Branch on `trace["content_type"]`. The NDJSON path is your `parse_ndjson` over the lines'
+# texts, zipped with the lines' times. The SSE path feeds the lines to your `parse_sse`.
+# </details>
+#
+# <details><summary>Hint 2 · Knowing when an event completed</summary>
+#
+# `parse_sse` only sees strings, not times. Give it a generator that, before it yields each
+# line, stores that line's `t` somewhere you can read (a one-item list, `now = [0.0]`). When
+# `parse_sse` hands you a payload, the line it read last was the blank line that completed the
+# event, so `now[0]` is the event's time.
+# </details>
+#
+# <details><summary>Hint 3 · Missing text is ""</summary>
+#
+# Chain `.get()` with fallbacks: `(choices or [{}])[0]`, then `.get("delta") or {}`, then
+# `.get("content") or ""`. That covers a usage chunk (`"choices": []`), a finish chunk
+# (`"delta": {}`) and `"content": null` alike.
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "chunk_times", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def chunk_times(trace):
@@ -390,10 +516,26 @@ def chunk_times(trace):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_chunk_times", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-chunks = chunk_times(TRACES["ollama-front-ndjson-story"])
-assert len(chunks) == 161 and chunks[0] == (0.058071, "As") and chunks[-1][1] == ""
+try:
+    chunks = chunk_times(TRACES["ollama-front-ndjson-story"])
+except NotImplementedError:
+    raise AssertionError("chunk_times, or a parser it calls, still raises NotImplementedError: "
+                         "Exercises 1 to 3 must be answered first") from None
+assert len(chunks) == 161, f"the NDJSON story trace has 161 frames, so 161 chunks, but chunk_times returned {len(chunks)}"
+assert chunks[0] == (0.058071, "As"), f"the first NDJSON chunk is (0.058071, 'As'), but chunk_times returned {chunks[0]!r}"
+assert chunks[-1][1] == "", f"the done frame carries no text, so the last chunk's text is '', but it is {chunks[-1][1]!r}"
 chunks = chunk_times(TRACES["llama-server-sse-story"])
-assert chunks[0][1] == "" and chunks[1][1] == "As"  # llama-server opens with content: null
+assert chunks[0][1] == "", \
+    f"llama-server opens with content: null, which is the text '', but chunk_times returned {chunks[0][1]!r} for the first chunk"
+assert chunks[1][1] == "As", f"the second llama-server chunk carries 'As', but chunk_times returned {chunks[1][1]!r}"
+tiny = {"content_type": "text/event-stream", "lines": [  # a fault case: a finish chunk and a usage chunk
+    {"t": 0.1, "line": 'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}'}, {"t": 0.1, "line": ""},
+    {"t": 0.2, "line": 'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}'}, {"t": 0.2, "line": ""},
+    {"t": 0.3, "line": 'data: {"choices":[],"usage":{"completion_tokens":1}}'}, {"t": 0.3, "line": ""},
+    {"t": 0.4, "line": "data: [DONE]"}, {"t": 0.4, "line": ""}]}
+got = chunk_times(tiny)
+assert got == [(0.1, "Hi"), (0.2, ""), (0.3, "")], \
+    f"a finish chunk (delta {{}}) and a usage chunk (no choices) are chunks with text '', so the result is [(0.1, 'Hi'), (0.2, ''), (0.3, '')], but chunk_times returned {got!r}"
 ### BEGIN HIDDEN TESTS
 def reference_chunks(trace):
     out = []
@@ -407,15 +549,16 @@ def reference_chunks(trace):
     return out
 
 
-def same_chunks(got, expected):
-    assert len(got) == len(expected), (len(got), len(expected))
-    for (t, text), (t0, text0) in zip(got, expected):
-        assert text == text0 and abs(t - t0) < 1e-3, ((t, text), (t0, text0))
-
-
 for name, trace in TRACES.items():
-    same_chunks(chunk_times(trace), reference_chunks(trace))
-    assert sum(1 for _, text in chunk_times(trace) if text) == 160, name
+    got, expected = chunk_times(trace), reference_chunks(trace)
+    assert len(got) == len(expected), \
+        f"the recorded {name} trace has {len(expected)} chunks, but chunk_times returned {len(got)}"
+    for (t, text), (t0, text0) in zip(got, expected):
+        assert text == text0, f"in the {name} trace the chunk at {t0} s carries {text0!r}, but chunk_times returned {text!r}"
+        assert abs(t - t0) < 1e-3, \
+            f"in the {name} trace the chunk {text0!r} completed at {t0} s, but chunk_times gave it the time {t} s"
+    count = sum(1 for _, text in got if text)
+    assert count == 160, f"the {name} trace has 160 chunks with text, but chunk_times returned {count}"
 crafted = {"content_type": "text/event-stream", "lines": [
     {"t": 0.1, "line": ": keep-alive"}, {"t": 0.1, "line": ""},
     {"t": 0.2, "line": 'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":null}}]}'},
@@ -425,21 +568,48 @@ crafted = {"content_type": "text/event-stream", "lines": [
     {"t": 0.7, "line": 'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}'}, {"t": 0.7, "line": ""},
     {"t": 0.8, "line": "data: [DONE]"}, {"t": 0.8, "line": ""},
     {"t": 0.9, "line": 'data: {"choices":[{"index":0,"delta":{"content":"late"}}]}'}, {"t": 0.9, "line": ""}]}
-same_chunks(chunk_times(crafted), [(0.2, ""), (0.6, "Hi"), (0.7, "")])
+try:
+    got = [(round(t, 3), text) for t, text in chunk_times(crafted)]
+except Exception as exc:
+    raise AssertionError("chunk_times on a crafted stream (a comment, a two-line event, data after [DONE]) should return "
+                         f"three chunks, but it raised {type(exc).__name__}: {exc}") from None
+assert got == [(0.2, ""), (0.6, "Hi"), (0.7, "")], \
+    ("a comment is no chunk, a two-line event is one chunk timed by its blank line, and nothing after [DONE] "
+     f"counts, so the result is [(0.2, ''), (0.6, 'Hi'), (0.7, '')], but chunk_times returned {got!r}")
 live = traces.record(f"{OLLAMA}/v1/chat/completions", {"model": MODEL, "messages": HELLO, "stream": True,
                                                         "stream_options": {"include_usage": True}}, {})
 texts = [text for _, text in chunk_times(live)]
-assert "".join(texts) == compatible["choices"][0]["message"]["content"] and texts[-1] == ""
+assert "".join(texts) == compatible["choices"][0]["message"]["content"], \
+    f"a live /v1 stream's chunk texts should join to the reply {compatible['choices'][0]['message']['content']!r}, but they join to {''.join(texts)!r}"
+assert texts[-1] == "", f"a live /v1 stream with include_usage ends on a usage chunk whose text is '', but the last text is {texts[-1]!r}"
 live = traces.record(f"{OLLAMA}/api/chat", {"model": MODEL, "messages": HELLO}, {})
-assert [text for _, text in chunk_times(live)] == [json.loads(item["line"])["message"]["content"]
-                                                   for item in live["lines"]]
+got = [text for _, text in chunk_times(live)]
+expected = [json.loads(item["line"])["message"]["content"] for item in live["lines"]]
+assert got == expected, f"a live native stream should give one chunk per frame with texts {expected!r}, but chunk_times returned {got!r}"
 ### END HIDDEN TESTS
+print("✓ chunk_times: every check in this cell passed")
 
 # %% [markdown]
 # ### Exercise 4 · Time to first token (2 points)
 #
 # Write `ttft(chunks)`: given `(t, text)` pairs as `chunk_times` returns them (times since the
-# request was sent), the time of the first chunk **with text**; `None` if no chunk has text.
+# request was sent; any iterable of pairs), the time of the first chunk **with text**; `None` if
+# no chunk has text.
+
+# %% [markdown]
+# #### Hints for exercise 4
+#
+# <details><summary>Hint 1 · Which chunk counts</summary>
+#
+# Not the first chunk: the first chunk whose `text` is not empty. An opening role-only chunk
+# (`""`) shows the user nothing.
+# </details>
+#
+# <details><summary>Hint 2 · One line</summary>
+#
+# `next((t for t, text in chunks if text), None)` walks the pairs once and gives `None` when
+# no chunk has text. A `for` loop with an early `return t` does the same.
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "ttft", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def ttft(chunks):
@@ -449,8 +619,16 @@ def ttft(chunks):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_ttft", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-assert ttft([(0.25, "Hi"), (0.3, "!"), (0.31, "")]) == 0.25
-assert ttft([]) is None
+try:
+    got = ttft([(0.25, "Hi"), (0.3, "!"), (0.31, "")])
+except NotImplementedError:
+    raise AssertionError("Exercise 4 is not answered yet: ttft still raises NotImplementedError") from None
+assert got == 0.25, f"the first chunk with text arrives at 0.25 s, so ttft is 0.25, but it returned {got!r}"
+got = ttft([])
+assert got is None, f"with no chunks there is no first token, so ttft([]) is None, but it returned {got!r}"
+got = ttft([(0.1, ""), (0.25, "Hi"), (0.3, "!")])  # a fault case: an opening chunk without text
+assert got == 0.25, \
+    f"an opening chunk without text shows the user nothing, so ttft is the 0.25 s of the first text, but it returned {got!r}"
 ### BEGIN HIDDEN TESTS
 def reference_chunks(trace):
     out = []
@@ -464,15 +642,21 @@ def reference_chunks(trace):
     return out
 
 
-assert ttft([(0.1, ""), (0.25, "Hi"), (0.3, "!"), (0.31, "")]) == 0.25
-assert ttft([(0.1, ""), (0.2, "")]) is None
-assert ttft(iter([(0.1, ""), (0.4, "x")])) == 0.4  # any iterable
+got = ttft([(0.1, ""), (0.25, "Hi"), (0.3, "!"), (0.31, "")])
+assert got == 0.25, f"chunks without text do not count, so ttft is 0.25, but it returned {got!r}"
+got = ttft([(0.1, ""), (0.2, "")])
+assert got is None, f"when no chunk carries text there is no first token, so ttft is None, but it returned {got!r}"
+got = ttft(iter([(0.1, ""), (0.4, "x")]))
+assert got == 0.4, f"ttft should accept any iterable of pairs (here a one-pass iterator), and give 0.4, but it returned {got!r}"
 for name, trace in TRACES.items():
     expected = reference_chunks(trace)
     first = next(t for t, text in expected if text)
-    assert ttft(expected) == first, (name, ttft(expected), first)
-assert ttft(reference_chunks(TRACES["llama-server-sse-story"])) == 0.179769
+    got = ttft(expected)
+    assert got == first, f"on the recorded {name} trace the first text arrives at {first} s, but ttft returned {got!r}"
+got = ttft(reference_chunks(TRACES["llama-server-sse-story"]))
+assert got == 0.179769, f"llama-server's first text arrives at 0.179769 s (its first chunk has none), but ttft returned {got!r}"
 ### END HIDDEN TESTS
+print("✓ ttft: every check in this cell passed")
 
 # %% [markdown]
 # ### Exercise 5 · Inter-chunk gaps (2 points)
@@ -481,6 +665,22 @@ assert ttft(reference_chunks(TRACES["llama-server-sse-story"])) == 0.179769
 # text**, in arrival order (n text chunks give n − 1 gaps; fewer than two give `[]`). Chunks
 # without text do not break the sequence: the gap is measured from one piece of text to the
 # next.
+
+# %% [markdown]
+# #### Hints for exercise 5
+#
+# <details><summary>Hint 1 · Keep only the times that matter</summary>
+#
+# First make the list of arrival times of the chunks with text:
+# `times = [t for t, text in chunks if text]`. The chunks without text are gone, so they
+# cannot split a gap in two.
+# </details>
+#
+# <details><summary>Hint 2 · Pairs of neighbours</summary>
+#
+# `zip(times, times[1:])` gives each time with the next one; subtract. With fewer than two
+# times, the `zip` is empty and so is the result.
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "gaps", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def gaps(chunks):
@@ -491,8 +691,17 @@ def gaps(chunks):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_gaps", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-assert np.allclose(gaps([(0.25, "Hi"), (0.30, "!"), (0.40, " Bye")]), [0.05, 0.10])
-assert gaps([]) == []
+try:
+    got = gaps([(0.25, "Hi"), (0.30, "!"), (0.40, " Bye")])
+except NotImplementedError:
+    raise AssertionError("Exercise 5 is not answered yet: gaps still raises NotImplementedError") from None
+assert len(got) == 2 and np.allclose(got, [0.05, 0.10]), \
+    f"three text chunks at 0.25, 0.30 and 0.40 s give the gaps [0.05, 0.10], but gaps returned {got!r}"
+got = gaps([])
+assert got == [], f"with no chunks there are no gaps, so gaps([]) is [], but it returned {got!r}"
+got = gaps([(0.25, "Hi"), (0.27, ""), (0.30, "!"), (0.31, "")])  # a fault case: chunks without text
+assert len(got) == 1 and np.allclose(got, [0.05]), \
+    f"chunks without text are skipped, so the only gap is from 'Hi' to '!', [0.05], but gaps returned {got!r}"
 ### BEGIN HIDDEN TESTS
 def reference_chunks(trace):
     out = []
@@ -506,14 +715,20 @@ def reference_chunks(trace):
     return out
 
 
-assert np.allclose(gaps([(0.1, ""), (0.25, "Hi"), (0.27, ""), (0.30, "!"), (0.31, "")]), [0.05])
-assert gaps([(0.1, ""), (0.2, "x")]) == []
+got = gaps([(0.1, ""), (0.25, "Hi"), (0.27, ""), (0.30, "!"), (0.31, "")])
+assert len(got) == 1 and np.allclose(got, [0.05]), \
+    f"between the two text chunks there is one gap of 0.05 s, but gaps returned {got!r}"
+got = gaps([(0.1, ""), (0.2, "x")])
+assert got == [], f"one text chunk gives no gap, so the result is [], but gaps returned {got!r}"
 for name, trace in TRACES.items():
     expected = reference_chunks(trace)
     times = [t for t, text in expected if text]
     got = gaps(expected)
-    assert len(got) == 159 and np.allclose(got, np.diff(times), rtol=0, atol=1e-9), name
+    assert len(got) == 159, f"the recorded {name} trace has 160 text chunks, so 159 gaps, but gaps returned {len(got)}"
+    assert np.allclose(got, np.diff(times), rtol=0, atol=1e-9), \
+        f"on the recorded {name} trace the gaps should be the differences between text arrivals, but some differ"
 ### END HIDDEN TESTS
+print("✓ gaps: every check in this cell passed")
 
 # %% [markdown]
 # ### Exercise 6 · Tokens per second (3 points)
@@ -521,6 +736,21 @@ for name, trace in TRACES.items():
 # Write `tokens_per_second(chunks)`: `(n − 1) / (last − first)` over the `n` chunks with text,
 # where `first` and `last` are the arrival times of the first and last of them. Return `None`
 # when it cannot be measured: fewer than two text chunks, or all of them at the same instant.
+
+# %% [markdown]
+# #### Hints for exercise 6
+#
+# <details><summary>Hint 1 · The same list as before</summary>
+#
+# Start from the arrival times of the chunks with text, as in Exercise 5. The time before the
+# first of them is the TTFT, not decoding: it must not be in the denominator.
+# </details>
+#
+# <details><summary>Hint 2 · Intervals, not arrivals</summary>
+#
+# `n` arrivals span `n − 1` intervals, from `times[0]` to `times[-1]`. Guard first:
+# `len(times) < 2` or `times[-1] == times[0]` means `None` (and no division by zero).
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "tokens_per_second", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def tokens_per_second(chunks):
@@ -533,8 +763,17 @@ def tokens_per_second(chunks):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_tokens_per_second", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-assert abs(tokens_per_second([(0.2, "a"), (0.3, "b"), (0.4, "c")]) - 10.0) < 1e-9  # 2 intervals in 0.2 s
-assert tokens_per_second([(0.2, "a")]) is None
+try:
+    got = tokens_per_second([(0.2, "a"), (0.3, "b"), (0.4, "c")])
+except NotImplementedError:
+    raise AssertionError("Exercise 6 is not answered yet: tokens_per_second still raises NotImplementedError") from None
+assert got is not None and abs(got - 10.0) < 1e-9, \
+    f"three text chunks from 0.2 s to 0.4 s are 2 intervals in 0.2 s, so 10.0 tokens/s, but tokens_per_second returned {got!r}"
+got = tokens_per_second([(0.2, "a")])
+assert got is None, f"one text chunk spans no interval, so the rate cannot be measured (None), but tokens_per_second returned {got!r}"
+got = tokens_per_second([(0.1, ""), (0.5, "a"), (0.6, "b"), (0.7, "c")])  # a fault case: a slow first token
+assert got is not None and abs(got - 10.0) < 1e-9, \
+    f"the wait for the first token is not decoding: 2 intervals from 0.5 s to 0.7 s make 10.0 tokens/s, but tokens_per_second returned {got!r}"
 ### BEGIN HIDDEN TESTS
 def reference_chunks(trace):
     out = []
@@ -548,16 +787,27 @@ def reference_chunks(trace):
     return out
 
 
-assert abs(tokens_per_second([(0.1, ""), (0.2, "a"), (0.3, "b"), (0.4, "c"), (0.9, "")]) - 10.0) < 1e-9
-assert tokens_per_second([]) is None and tokens_per_second([(0.1, ""), (0.2, "")]) is None
-assert tokens_per_second([(0.2, "a"), (0.2, "b")]) is None
+got = tokens_per_second([(0.1, ""), (0.2, "a"), (0.3, "b"), (0.4, "c"), (0.9, "")])
+assert got is not None and abs(got - 10.0) < 1e-9, \
+    f"chunks without text before and after do not count: 2 intervals in 0.2 s make 10.0, but tokens_per_second returned {got!r}"
+got = tokens_per_second([])
+assert got is None, f"with no chunks the rate cannot be measured (None), but tokens_per_second returned {got!r}"
+got = tokens_per_second([(0.1, ""), (0.2, "")])
+assert got is None, f"with no text chunks the rate cannot be measured (None), but tokens_per_second returned {got!r}"
+got = tokens_per_second([(0.2, "a"), (0.2, "b")])
+assert got is None, f"two text chunks at the same instant span no time, so the rate is None, but tokens_per_second returned {got!r}"
 for name, trace in TRACES.items():
     expected = reference_chunks(trace)
     times = [t for t, text in expected if text]
     rate = (len(times) - 1) / (times[-1] - times[0])
-    assert abs(tokens_per_second(expected) - rate) < 1e-9, (name, tokens_per_second(expected), rate)
-assert abs(tokens_per_second(reference_chunks(TRACES["ollama-front-ndjson-story"])) - 72.144376) < 1e-5
+    got = tokens_per_second(expected)
+    assert got is not None and abs(got - rate) < 1e-9, \
+        f"on the recorded {name} trace (n - 1) / (last - first) is {rate:.6f} tokens/s, but tokens_per_second returned {got!r}"
+got = tokens_per_second(reference_chunks(TRACES["ollama-front-ndjson-story"]))
+assert got is not None and abs(got - 72.144376) < 1e-5, \
+    f"on the recorded ollama-front-ndjson-story trace the rate is 72.144376 tokens/s, but tokens_per_second returned {got!r}"
 ### END HIDDEN TESTS
+print("✓ tokens_per_second: every check in this cell passed")
 
 # %% [markdown]
 # ## The three numbers, on real streams and live engines
@@ -581,6 +831,32 @@ for name, chunks in STREAMS.items():
 # %% [markdown]
 # Three routes to one model decode at about the same speed (the model sets it); what differs
 # is the time to first token, and a few long gaps.
+#
+# **Are text chunks tokens?** Here they are, and the engine says so: each stream ends with its
+# own count of generated tokens (`usage.completion_tokens` on `/v1`, `eval_count` in Ollama's
+# done frame), and it equals the number of text chunks. That is a property of these engines,
+# not of streaming. vLLM, for one, has a `--stream-interval N` setting (default 1) that sends up
+# to N tokens per chunk (`stream_interval` in vLLM's `vllm/config/scheduler.py`, v0.11): with
+# N = 10, counting chunks would report about a tenth of the tokens, and a tenth of the speed.
+# So cross-check: ask for usage (`stream_options: {"include_usage": true}` on `/v1`), and when
+# it disagrees with your chunk count, trust `completion_tokens` and use
+# `(completion_tokens − 1) / (last − first)` as the decoding speed.
+
+# %%
+def reported_tokens(trace):
+    """The engine's own count of generated tokens, from the last frame that has one."""
+    for item in reversed(trace["lines"]):
+        line = item["line"].removeprefix("data: ")
+        if line.startswith("{"):
+            frame = json.loads(line)
+            count = (frame.get("usage") or {}).get("completion_tokens", frame.get("eval_count"))
+            if count is not None:
+                return count
+    return None
+
+
+for name, chunks in STREAMS.items():
+    print(f"{name:27} text chunks: {sum(1 for _, text in chunks if text)}   the engine's count: {reported_tokens(TRACES[name])}")
 #
 # Now live. `compatlab.traces.record(url, body, labels)` records a stream just as the traces
 # were recorded, so your functions work on it unchanged. The paced lab engine runs at 60
@@ -609,6 +885,9 @@ if not os.environ.get("NBGRADER_EXECUTION"):
         real["SmolLM2 via Ollama's API (live)"] = os.environ["COMPATLAB_LLAMA_HOST"].rstrip("/") + "/api/chat"
     if os.environ.get("LLAMA_SERVER_URL"):
         real["SmolLM2 on llama-server (live)"] = os.environ["LLAMA_SERVER_URL"].rstrip("/") + "/v1/chat/completions"
+if not real and not os.environ.get("NBGRADER_EXECUTION"):
+    print("No real model in this kernel: the real tier is not installed or not running. `make real` installs "
+          "it (llama-server with SmolLM2-135M); then restart `make lab` and run this cell again.")
 for label, url in real.items():
     body = {"model": "smollm2:135m", "messages": traces.STORY, "stream": True}
     body.update({"options": {"num_predict": 160}} if url.endswith("/api/chat") else {"max_tokens": 160})

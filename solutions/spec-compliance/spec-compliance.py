@@ -195,8 +195,8 @@ QUIRKS = {
     "500-on-bad-params": "refuses out-of-range parameters with HTTP 500 instead of 400",
     "detail-on-bad-params": "refuses them with 400 and FastAPI's {'detail': ...}, not an OpenAI error",
     "native-error-on-bad-params": "refuses them with 400 and Ollama's native {'error': '...'}",
-    "open-ranges": "treats every range as open: refuses temperature 0 and 2, top_p 1, penalties -2 and 2",
-    "top-p-zero-ok": "accepts top_p = 0 (the spec's range is (0, 1])",
+    "open-ranges": "treats every range as open: refuses temperature 0 and 2, top_p 0 and 1, penalties -2 and 2",
+    "top-p-zero-refused": "refuses top_p = 0, as vLLM does (the spec's range is [0, 1])",
     "no-n-check": "accepts n < 1",
     "no-best-of-check": "accepts best_of < n",
     "no-penalty-check": "does not check frequency_penalty and presence_penalty",
@@ -241,7 +241,7 @@ def _out_of_range(body, quirks):
         value = body.get(name)
         if value is None or ("penalty" in name and "no-penalty-check" in quirks):
             continue
-        open_low = (name == "top_p" and "top-p-zero-ok" not in quirks) or "open-ranges" in quirks
+        open_low = (name == "top_p" and "top-p-zero-refused" in quirks) or "open-ranges" in quirks
         open_high = "open-ranges" in quirks
         if value < low or value > high or (open_low and value <= low) or (open_high and value >= high):
             return f"Invalid '{name}': {value}.", name
@@ -249,7 +249,7 @@ def _out_of_range(body, quirks):
     if n < 1 and "no-n-check" not in quirks:
         return f"Invalid 'n': {n}. It must be at least 1.", "n"
     if body.get("best_of") is not None and body["best_of"] < n and "no-best-of-check" not in quirks:
-        return f"Invalid 'best_of': {body['best_of']}. It must be at least n ({n}).", "best_of"
+        return f"Invalid 'best_of': {body['best_of']}. It must not be less than n ({n}).", "best_of"
     return None
 
 
@@ -372,13 +372,21 @@ print("the PR's simulator:", simulator())
 # | parameter | accepted | refused (400) |
 # |---|---|---|
 # | `temperature` | 0 to 2, both included | below 0, above 2 |
-# | `top_p` | above 0, up to 1 included: (0, 1] | 0 and below, above 1 |
+# | `top_p` | 0 to 1, both included: [0, 1] | below 0, above 1 |
 # | `frequency_penalty`, `presence_penalty` | −2 to 2, both included | below −2, above 2 |
-# | `n` | 1 or more | 0 and below |
-# | `best_of` (where supported) | at least `n` | below `n` |
+# | `n` | 1 to 128 | 0 and below (this lesson does not probe the top) |
+# | `best_of` (legacy `/completions`; some engines take it on chat) | greater than `n` | below `n` |
 #
-# The edges are part of the contract: `temperature: 2`, `top_p: 1` and a penalty of `-2` are
-# valid, and an engine that refuses them breaks clients that use them. A 500 is *not* a
+# These are the `minimum` and `maximum` of OpenAI's own schema (`openapi.yaml` in
+# `openai/openai-openapi`). Two rows deserve a word. `top_p` is closed at 0 in the spec;
+# refusing `top_p: 0` is **vLLM's** rule (its `sampling_params.py` says "top_p must be in
+# (0, 1]"), stricter than the spec, and you will see vLLM fail that probe. For `best_of` the
+# spec's text says it "must be greater than `n`", yet its own default is `best_of: 1` with
+# `n: 1`, and engines (vLLM, the lab engine) accept `best_of == n`; so the checker probes only
+# what every reading agrees on: `best_of` below `n` is refused, above `n` is accepted.
+#
+# The edges are part of the contract: `temperature: 2`, `top_p: 0` and `1`, and a penalty of
+# `-2` are valid, and an engine that refuses them breaks clients that use them. A 500 is *not* a
 # refusal: it says the server failed, and clients (the `openai` SDK among them) **retry** 5xx
 # answers, sending the same bad request again.
 #
@@ -402,16 +410,16 @@ for name, base_url in V1.items():
 # llama-server does. Notice the shapes too: vLLM's `type` is a class name and its `code` the
 # HTTP status as a number. OpenAI's own schema types `code` as a string or null, but clients
 # read `message` (and at most compare `code`), so a number does no harm: this lesson accepts a
-# string, an integer or null. A *missing* field is another matter. An unknown model on
-# llama-server:
+# string, an integer or null. A *missing* field is another matter. A request llama-server
+# refuses, `messages` that is not a list:
 
 # %%
-print(chat(V1["llamacpp"], "no-such-model", temperature=0.5).text)
+print(chat(V1["llamacpp"], MODEL, messages="not a list").text)
 
 # %% [markdown]
 # No `param` key at all. A client that reads `error["param"]` gets a `KeyError`. The `openai`
 # SDK turns any 4xx into an exception and keeps the body, so what a caller sees is what the
-# engine sent:
+# engine sent. Here vLLM refuses `top_p: 0`, which the spec allows (vLLM's own rule, above):
 
 # %%
 client = openai.OpenAI(base_url=V1["vllm"], api_key="lab", max_retries=0, timeout=10)
@@ -427,10 +435,32 @@ except openai.BadRequestError as exc:
 # JSON, or None) is an object whose `"error"` is an object with all four fields:
 #
 # - `message`: a string; `type`: a string;
-# - `param`: a string or null; `code`: a string, an integer or null.
+# - `param`: a string or null; `code`: a string, an integer or null (not a boolean: in Python
+#   `True` is an `int`, but JSON's `true` is no error code).
 #
 # Anything else is False: no `error` key, an `error` that is a string (Ollama's *native* API
 # does that), a missing field, a field of the wrong type, or an error object on a 2xx answer.
+
+# %% [markdown]
+# #### Hints for exercise 1
+#
+# <details><summary>Hint 1 · Guard the shape first</summary>
+#
+# Return False early unless `status >= 400`, `body` is a dict and `body.get("error")` is a
+# dict. Every later line can then index freely.
+# </details>
+#
+# <details><summary>Hint 2 · Present, then typed</summary>
+#
+# `all(key in error for key in ("message", "type", "param", "code"))` catches a missing
+# field (`param` is missing in llama-server's errors); a present field set to `null` is fine.
+# </details>
+#
+# <details><summary>Hint 3 · The integer trap</summary>
+#
+# `isinstance(True, int)` is True in Python. Accept `code` when it is None, a `str`, or an `int`
+# that is not a `bool`.
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "is_openai_error", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def is_openai_error(status, body):
@@ -448,35 +478,56 @@ def is_openai_error(status, body):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_is_openai_error", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-good = {"error": {"message": "Invalid 'top_p': 0.", "type": "invalid_request_error", "param": "top_p", "code": None}}
-assert is_openai_error(400, good) is True
-assert is_openai_error(400, {"detail": "top_p must be > 0"}) is False
-assert is_openai_error(400, None) is False
+good = {"error": {"message": "Invalid 'top_p': 1.5.", "type": "invalid_request_error", "param": "top_p", "code": None}}
+try:
+    got = is_openai_error(400, good)
+except NotImplementedError:
+    raise AssertionError("Exercise 1 is not answered yet: is_openai_error still raises NotImplementedError") from None
+assert got is True, f"a 400 with all four error fields is an OpenAI error, so the answer is True, but is_openai_error returned {got!r}"
+got = is_openai_error(400, {"detail": "top_p must be at most 1"})  # a fault case
+assert got is False, f"FastAPI's {{'detail': ...}} body has no 'error' object, so the answer is False, but is_openai_error returned {got!r}"
+got = is_openai_error(400, None)
+assert got is False, f"a body that is not JSON (None) is no OpenAI error, so the answer is False, but is_openai_error returned {got!r}"
 ### BEGIN HIDDEN TESTS
-assert is_openai_error(404, {"error": {"message": "m", "type": "not_found_error", "param": None, "code": None}})
-assert is_openai_error(400, {"error": {"message": "m", "type": "BadRequestError", "param": "n", "code": 400}})
-assert is_openai_error(404, {"error": {"message": "m", "type": "invalid_request_error", "param": None,
-                                       "code": "model_not_found"}})
-assert is_openai_error(500, {"error": {"message": "m", "type": "server_error", "param": None, "code": None}})
-assert not is_openai_error(200, good), "an error object on a 200 is not an error answer"
-assert not is_openai_error(201, good)
-assert not is_openai_error(400, {"error": "temperature out of range"}), "Ollama's native shape"
-assert not is_openai_error(404, {"error": {"code": 404, "message": "m", "type": "not_found_error"}}), "no param"
-assert not is_openai_error(400, {"error": {"message": "m", "type": "t", "param": None}}), "no code"
-assert not is_openai_error(400, {"error": {"type": "t", "param": None, "code": None}}), "no message"
-assert not is_openai_error(400, {"error": {"message": None, "type": "t", "param": None, "code": None}})
-assert not is_openai_error(400, {"error": {"message": "m", "type": 400, "param": None, "code": None}})
-assert not is_openai_error(400, {"error": {"message": "m", "type": "t", "param": 3, "code": None}})
-assert not is_openai_error(400, {"error": {"message": "m", "type": "t", "param": None, "code": 1.5}})
-assert not is_openai_error(400, {"error": {"message": "m", "type": "t", "param": None, "code": True}})
-assert not is_openai_error(400, [good]) and not is_openai_error(400, "Bad Request")
-assert not is_openai_error(400, {"error": None})
+accepted = [
+    (404, {"error": {"message": "m", "type": "not_found_error", "param": None, "code": None}}, "all four fields, nulls allowed"),
+    (400, {"error": {"message": "m", "type": "BadRequestError", "param": "n", "code": 400}}, "vLLM's integer code"),
+    (404, {"error": {"message": "m", "type": "invalid_request_error", "param": None, "code": "model_not_found"}},
+     "a string code"),
+    (500, {"error": {"message": "m", "type": "server_error", "param": None, "code": None}}, "a server error"),
+]
+for status, body, what in accepted:
+    got = is_openai_error(status, body)
+    assert got, f"{status} with {body} is an OpenAI error ({what}), but is_openai_error returned {got!r}"
+refused = [
+    (200, good, "an error object on a 200 is not an error answer"),
+    (201, good, "an error object on a 201 is not an error answer"),
+    (400, {"error": "temperature out of range"}, "Ollama's native shape: error is a string"),
+    (404, {"error": {"code": 404, "message": "m", "type": "not_found_error"}}, "param is missing"),
+    (400, {"error": {"message": "m", "type": "t", "param": None}}, "code is missing"),
+    (400, {"error": {"type": "t", "param": None, "code": None}}, "message is missing"),
+    (400, {"error": {"message": None, "type": "t", "param": None, "code": None}}, "message is null"),
+    (400, {"error": {"message": "m", "type": 400, "param": None, "code": None}}, "type is a number"),
+    (400, {"error": {"message": "m", "type": "t", "param": 3, "code": None}}, "param is a number"),
+    (400, {"error": {"message": "m", "type": "t", "param": None, "code": 1.5}}, "code is a float"),
+    (400, {"error": {"message": "m", "type": "t", "param": None, "code": True}}, "code is a boolean"),
+    (400, [good], "the body is a list"),
+    (400, "Bad Request", "the body is a string"),
+    (400, {"error": None}, "error is null"),
+]
+for status, body, what in refused:
+    got = is_openai_error(status, body)
+    assert not got, f"{status} with {body!r} is not an OpenAI error ({what}), but is_openai_error returned {got!r}"
 for name in ("ollama", "vllm"):
-    refused = chat(V1[name], MODEL, top_p=0)
-    assert is_openai_error(refused.status, refused.body), name
-refused = chat(V1["llamacpp"], "no-such-model")
-assert refused.status == 404 and not is_openai_error(refused.status, refused.body)
+    refused_live = chat(V1[name], MODEL, top_p=1.5)
+    got = is_openai_error(refused_live.status, refused_live.body)
+    assert got, f"the {name} engine refuses top_p=1.5 with an OpenAI error ({refused_live.status} {refused_live.text[:120]}), but is_openai_error returned {got!r}"
+refused_live = chat(V1["llamacpp"], MODEL, messages="not a list")
+assert refused_live.status == 400, f"llama-server refuses messages that are not a list with 400, but the engine answered {refused_live.status}"
+got = is_openai_error(refused_live.status, refused_live.body)
+assert not got, f"llama-server's error object has no param ({refused_live.text[:120]}), so it is not an OpenAI error, but is_openai_error returned {got!r}"
 ### END HIDDEN TESTS
+print("✓ is_openai_error: every check in this cell passed")
 
 # %% [markdown]
 # ### Exercise 2 · A parameter-range checker (3 points)
@@ -488,22 +539,47 @@ assert refused.status == 404 and not is_openai_error(refused.status, refused.bod
 # two are separate code paths in every engine, and validating one does not validate the other.
 # A probe passes (`ok=True`) only when the answer is what the spec says: a 500, or a 400 that
 # is not an OpenAI error, is not a pass. Name each check so a reader knows what was sent
-# (`"top_p=0 (streamed)"`), and use `describe(exchange)` for `observed`.
+# (`"top_p=0 (streamed)"`), no two findings with the same name, and use `describe(exchange)`
+# for `observed`. For `best_of`, probe `n=2, best_of=1` (refused) and `n=1, best_of=2`
+# (accepted), the two cases every reading of the spec agrees on.
 #
 # `max_tokens=5` keeps the replies short. Try your checker on `V1["ollama-legacy"]` and on a
 # few of the simulator's quirks.
 
+# %% [markdown]
+# #### Hints for exercise 2
+#
+# <details><summary>Hint 1 · Two lists of probes</summary>
+#
+# Write the probes as data: a list of parameter dicts that must be refused
+# (`{"temperature": -0.1}`, `{"top_p": 1.1}`, `{"n": 0}`, …) and a list that must be accepted (the
+# edges: `{"temperature": 0}`, `{"top_p": 0}`, `{"top_p": 1}`, …). Loop over both, and over
+# `stream in (False, True)`.
+# </details>
+#
+# <details><summary>Hint 2 · What counts as refused</summary>
+#
+# `exchange.status == 400 and is_openai_error(exchange.status, exchange.body)`. A 500, a 422, or
+# a 400 with FastAPI's `detail` is a failed probe: use your Exercise 1.
+# </details>
+#
+# <details><summary>Hint 3 · Names</summary>
+#
+# Build the name from the parameters: `", ".join(f"{k}={v}" for k, v in params.items())`, plus
+# `" (streamed)"` on the streamed path. Every probe then has a name of its own.
+# </details>
+
 # %% nbgrader={"grade": false, "grade_id": "check_params", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def check_params(base_url, model):
     ### BEGIN SOLUTION
-    refused = [{"temperature": -0.1}, {"temperature": 2.1}, {"top_p": 0}, {"top_p": -0.5}, {"top_p": 1.1},
+    refused = [{"temperature": -0.1}, {"temperature": 2.1}, {"top_p": -0.1}, {"top_p": 1.1},
                {"frequency_penalty": -2.1}, {"frequency_penalty": 2.1},
                {"presence_penalty": -2.1}, {"presence_penalty": 2.1},
                {"n": 0}, {"n": 2, "best_of": 1}]
-    accepted = [{"temperature": 0}, {"temperature": 2}, {"top_p": 1}, {"top_p": 0.01},
+    accepted = [{"temperature": 0}, {"temperature": 2}, {"top_p": 0}, {"top_p": 1},
                 {"frequency_penalty": -2}, {"frequency_penalty": 2},
                 {"presence_penalty": -2}, {"presence_penalty": 2},
-                {"n": 1}, {"n": 2, "best_of": 2}]
+                {"n": 1}, {"n": 1, "best_of": 2}]
     findings = []
     for params, accept in [*((p, False) for p in refused), *((p, True) for p in accepted)]:
         for stream in (False, True):
@@ -519,24 +595,39 @@ def check_params(base_url, model):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_check_params", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-findings = check_params(V1["ollama"], MODEL)
-assert findings and all(isinstance(f, Finding) for f in findings)
-assert all(f.ok for f in findings), table(findings)[lambda t: ~t.ok]
-legacy = check_params(V1["ollama-legacy"], MODEL)
-assert not all(f.ok for f in legacy), "ollama-legacy accepts everything: some probes must fail"
+try:
+    findings = check_params(V1["ollama"], MODEL)
+except NotImplementedError:
+    raise AssertionError("Exercise 2 is not answered yet: check_params still raises NotImplementedError") from None
+assert findings and all(isinstance(f, Finding) for f in findings), \
+    f"check_params should return a non-empty list of Findings, but it returned {findings!r:.200}"
+failed = [f.check for f in findings if not f.ok]
+assert not failed, f"the ollama profile validates every range as the spec says, so every probe should pass, but these failed: {failed}"
+legacy = check_params(V1["ollama-legacy"], MODEL)  # a fault case
+assert not all(f.ok for f in legacy), \
+    "ollama-legacy accepts every value, even out of range, so some probes must fail, but check_params passed them all"
 table(legacy)
 ### BEGIN HIDDEN TESTS
-assert any(f.ok for f in legacy), "the edge values are valid, and ollama-legacy accepts them"
-assert len({f.check for f in findings}) == len(findings), "each probe needs its own name"
-assert all(f.ok for f in check_params(V1["vllm"], MODEL))
-assert not all(f.ok for f in check_params(V1["llamacpp"], MODEL))
-assert all(f.ok for f in check_params(simulator(), MODEL)), "the fixed PR is conformant"
-assert all(f.ok for f in check_params(simulator("stop-reason", "n-ignored"), MODEL))
+assert any(f.ok for f in legacy), \
+    "the edge values are valid and ollama-legacy accepts them, so some probes must pass, but check_params failed them all"
+names = [f.check for f in findings]
+assert len(set(names)) == len(names), \
+    f"each probe needs a name of its own, but check_params repeats some: {sorted({n for n in names if names.count(n) > 1})}"
+failed = [f.check for f in check_params(V1["vllm"], MODEL) if not f.ok]
+assert failed and all(name.startswith("top_p=0") for name in failed), \
+    f"vLLM refuses top_p=0, which the spec allows, and conforms otherwise, so exactly the top_p=0 probes should fail, but these failed: {failed}"
+assert not all(f.ok for f in check_params(V1["llamacpp"], MODEL)), \
+    "llama-server accepts out-of-range values, so some probes must fail, but check_params passed them all"
+for quirks in ((), ("stop-reason", "n-ignored")):
+    failed = [f.check for f in check_params(simulator(*quirks), MODEL) if not f.ok]
+    assert not failed, f"the fixed PR (quirks {list(quirks)}) is conformant on ranges, but these probes failed: {failed}"
 for quirk in ("500-on-bad-params", "detail-on-bad-params", "native-error-on-bad-params", "open-ranges",
-              "top-p-zero-ok", "no-n-check", "no-best-of-check", "no-penalty-check",
+              "top-p-zero-refused", "no-n-check", "no-best-of-check", "no-penalty-check",
               "validate-non-streamed-only"):
-    assert not all(f.ok for f in check_params(simulator(quirk), MODEL)), f"missed {quirk}: {QUIRKS[quirk]}"
+    assert not all(f.ok for f in check_params(simulator(quirk), MODEL)), \
+        f"the simulator with quirk {quirk} {QUIRKS[quirk]}, so some probe must fail, but check_params passed them all"
 ### END HIDDEN TESTS
+print("✓ check_params: every check in this cell passed")
 
 # %% [markdown]
 # ## Structured output, and a naive generator
@@ -611,6 +702,29 @@ for name, schema in TRICKY_SCHEMAS.items():
 #   and `maximum` for numbers and integers, `minLength` for strings;
 # - a schema with none of these (`{}`) accepts anything.
 
+# %% [markdown]
+# #### Hints for exercise 3
+#
+# <details><summary>Hint 1 · Order matters</summary>
+#
+# Handle `$ref` first (it replaces the whole schema), then `const` and `enum` (they fix the value),
+# then `anyOf`/`oneOf`, and only then `type`.
+# </details>
+#
+# <details><summary>Hint 2 · Following a `$ref`</summary>
+#
+# Keep the root schema in the `root` argument and pass it down in every recursive call. Resolve
+# `"#/$defs/city"` by walking `root` with the parts after `#/`, then call `sample_value` on the
+# target: a reference may lead to another.
+# </details>
+#
+# <details><summary>Hint 3 · Arrays and objects</summary>
+#
+# An object gets every property in `properties` plus every name in `required` (a name with no
+# schema gets `{}`, which accepts anything). An array gets `minItems` items, each a
+# `sample_value(items)`.
+# </details>
+
 # %% nbgrader={"grade": false, "grade_id": "sample_value", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def sample_value(schema, root=None):
     ### BEGIN SOLUTION
@@ -649,12 +763,22 @@ def sample_value(schema, root=None):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_sample_value", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-assert schema_errors(sample_value({"type": "string", "enum": ["a", "b"]}), {"type": "string", "enum": ["a", "b"]}) == []
-assert sample_value({"const": 42}) == 42
-assert schema_errors(sample_value(TRICKY_SCHEMAS["minItems"]), TRICKY_SCHEMAS["minItems"]) == []
+try:
+    value = sample_value({"type": "string", "enum": ["a", "b"]})
+except NotImplementedError:
+    raise AssertionError("Exercise 3 is not answered yet: sample_value still raises NotImplementedError") from None
+errors = schema_errors(value, {"type": "string", "enum": ["a", "b"]})
+assert errors == [], f"a value for an enum must be one of its members, but sample_value returned {value!r}: {errors}"
+value = sample_value({"const": 42})
+assert value == 42, f"a const schema allows only its value, 42, but sample_value returned {value!r}"
+value = sample_value(TRICKY_SCHEMAS["minItems"])  # a fault case for the naive generator
+errors = schema_errors(value, TRICKY_SCHEMAS["minItems"])
+assert errors == [], f"tags needs at least 2 items (minItems), but sample_value returned {value!r}: {errors}"
 ### BEGIN HIDDEN TESTS
 for name, schema in TRICKY_SCHEMAS.items():
-    assert schema_errors(sample_value(schema), schema) == [], name
+    value = sample_value(schema)
+    errors = schema_errors(value, schema)
+    assert errors == [], f"sample_value for TRICKY_SCHEMAS[{name!r}] returned {value!r}, which the schema rejects: {errors}"
 HIDDEN_SCHEMAS = [
     {"type": "integer", "minimum": 5, "maximum": 9},
     {"type": "number", "minimum": -3.5},
@@ -688,9 +812,14 @@ HIDDEN_SCHEMAS = [
 ]
 for schema in HIDDEN_SCHEMAS:
     value = sample_value(schema)
-    assert schema_errors(value, schema) == [], (schema, value, schema_errors(value, schema))
-    json.dumps(value, allow_nan=False)  # a JSON value
+    errors = schema_errors(value, schema)
+    assert errors == [], f"for the schema {json.dumps(schema)} sample_value returned {value!r}, which it rejects: {errors}"
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise AssertionError(f"sample_value must return a JSON value, but for {json.dumps(schema)} it returned {value!r} ({exc})") from None
 ### END HIDDEN TESTS
+print("✓ sample_value: every check in this cell passed")
 
 # %% [markdown]
 # ## Stop sequences and JSON
@@ -724,6 +853,29 @@ print("the PR with stop-cuts-json:", chat(simulator("stop-cuts-json"), MODEL, st
 #
 # A request that is refused, or content that is not JSON, is a failed check, not an exception.
 
+# %% [markdown]
+# #### Hints for exercise 4
+#
+# <details><summary>Hint 1 · The probes as data</summary>
+#
+# Make a list of `(name, response_format, schema or None, extra params)`: `json_object`, the same
+# with `stop=[",", "}"]`, and one `json_schema` per entry of `TRICKY_SCHEMAS`. Loop over it and
+# over `stream in (False, True)`.
+# </details>
+#
+# <details><summary>Hint 2 · Judging one exchange</summary>
+#
+# Only a 200 can pass. `json.loads(exchange.contents().get(0, ""))` inside `try`/`except
+# ValueError`; then `schema_errors(value, schema) == []`, or `isinstance(value, dict)` for
+# `json_object`.
+# </details>
+#
+# <details><summary>Hint 3 · Why both paths</summary>
+#
+# An engine (or the PR) may drop `response_format`, or cut JSON at a stop string, only when
+# streaming. A checker that never streams cannot see it.
+# </details>
+
 # %% nbgrader={"grade": false, "grade_id": "check_structured", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def check_structured(base_url, model):
     ### BEGIN SOLUTION
@@ -752,20 +904,30 @@ def check_structured(base_url, model):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_check_structured", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-findings = check_structured(V1["ollama"], MODEL)
-assert findings and all(f.ok for f in findings), table(findings)[lambda t: ~t.ok]
-legacy = check_structured(V1["ollama-legacy"], MODEL)
-assert not all(f.ok for f in legacy), "ollama-legacy ignores json_schema"
+try:
+    findings = check_structured(V1["ollama"], MODEL)
+except NotImplementedError:
+    raise AssertionError("Exercise 4 is not answered yet: check_structured still raises NotImplementedError") from None
+failed = [f.check for f in findings if not f.ok]
+assert findings and not failed, \
+    f"the ollama profile honours json_object and json_schema on both paths, so every check should pass, but these failed: {failed or 'no findings at all'}"
+legacy = check_structured(V1["ollama-legacy"], MODEL)  # a fault case
+assert not all(f.ok for f in legacy), \
+    "ollama-legacy ignores json_schema and answers in prose, so some checks must fail, but check_structured passed them all"
 table(legacy)
 ### BEGIN HIDDEN TESTS
-assert any(f.ok for f in legacy), "ollama-legacy honours json_object"
+assert any(f.ok for f in legacy), "ollama-legacy honours json_object, so some checks must pass, but check_structured failed them all"
 for name in ("llamacpp", "vllm"):
-    assert all(f.ok for f in check_structured(V1[name], MODEL)), name
-assert all(f.ok for f in check_structured(simulator(), MODEL)), "the fixed PR is conformant"
-assert all(f.ok for f in check_structured(simulator("stop-reason", "open-ranges"), MODEL))
+    failed = [f.check for f in check_structured(V1[name], MODEL) if not f.ok]
+    assert not failed, f"the {name} engine honours every schema on both paths, but these checks failed: {failed}"
+for quirks in ((), ("stop-reason", "open-ranges")):
+    failed = [f.check for f in check_structured(simulator(*quirks), MODEL) if not f.ok]
+    assert not failed, f"the fixed PR (quirks {list(quirks)}) gives valid JSON on both paths, but these checks failed: {failed}"
 for quirk in ("naive-json-schema", "schema-ignored-when-streamed", "stop-cuts-json", "stop-cuts-json-when-streamed"):
-    assert not all(f.ok for f in check_structured(simulator(quirk), MODEL)), f"missed {quirk}: {QUIRKS[quirk]}"
+    assert not all(f.ok for f in check_structured(simulator(quirk), MODEL)), \
+        f"the simulator with quirk {quirk} {QUIRKS[quirk]}, so some check must fail, but check_structured passed them all"
 ### END HIDDEN TESTS
+print("✓ check_structured: every check in this cell passed")
 
 # %% [markdown]
 # ## Embeddings as base64
@@ -814,10 +976,32 @@ print(len(as_base64), "base64 characters:", as_base64[:40], "…")
 #
 # Write `decode_embedding(b64)`, the vector as a list of Python floats, decoding the bytes
 # explicitly as little-endian float32. Then `check_embeddings(base_url, model)`: ask for the
-# same input (try two strings in one request) with `encoding_format` `"float"` and `"base64"`,
-# and report for each vector whether the decoded base64 equals the float list: the same length,
-# and the same values to float32 precision (`np.allclose(a, b, rtol=1e-6, atol=1e-7)`). A
-# refused request or a bad body is a failed check.
+# same two strings, in one request each, with `encoding_format` `"float"` and `"base64"`, and
+# report for each vector whether the decoded base64 equals the float list: the same length,
+# and the same values to float32 precision (`np.allclose(a, b, rtol=1e-6, atol=1e-7)`).
+# Return exactly one `Finding` per vector, so two: a refused request or a bad body gives two
+# failed findings, not an exception and not an empty list.
+
+# %% [markdown]
+# #### Hints for exercise 5
+#
+# <details><summary>Hint 1 · Say the layout</summary>
+#
+# `base64.b64decode(b64)` gives bytes; `struct.unpack(f"<{len(raw) // 4}f", raw)` reads them as
+# little-endian float32 (`np.frombuffer(raw, dtype="<f4")` too). Without the `<f4`, numpy
+# reads float64.
+# </details>
+#
+# <details><summary>Hint 2 · Python floats</summary>
+#
+# `list(struct.unpack(...))` is already a list of Python floats; from numpy use `.tolist()`.
+# </details>
+#
+# <details><summary>Hint 3 · One finding per vector, whatever happens</summary>
+#
+# Loop over the indexes of the two inputs. Inside the loop, `try` to read both vectors and
+# decode; on any error append a failed `Finding` for that index and `continue`.
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "embeddings", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def decode_embedding(b64):
@@ -851,24 +1035,47 @@ def check_embeddings(base_url, model):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_embeddings", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-assert decode_embedding(base64.b64encode(struct.pack("<3f", 1.0, -2.5, 0.25)).decode()) == [1.0, -2.5, 0.25]
+try:
+    got = decode_embedding(base64.b64encode(struct.pack("<3f", 1.0, -2.5, 0.25)).decode())
+except NotImplementedError:
+    raise AssertionError("Exercise 5 is not answered yet: decode_embedding still raises NotImplementedError") from None
+except Exception as exc:
+    raise AssertionError("the bytes of 1.0, -2.5, 0.25 as little-endian float32 should decode to [1.0, -2.5, 0.25], "
+                         f"but decode_embedding raised {type(exc).__name__}: {exc}") from None
+assert got == [1.0, -2.5, 0.25], \
+    f"the bytes of 1.0, -2.5, 0.25 as little-endian float32 should decode to [1.0, -2.5, 0.25], but decode_embedding returned {got!r}"
 findings = check_embeddings(V1["ollama"], EMBED_MODEL)
-assert findings and all(f.ok for f in findings), table(findings)
+assert len(findings) == 2 and all(f.ok for f in findings), \
+    f"the ollama profile packs base64 correctly, so two passed findings (one per vector) are expected, but check_embeddings returned {table(findings).to_dict('records')}"
+refused = check_embeddings(V1["vllm"], "no-such-model")  # a fault case: the request is refused
+assert len(refused) == 2 and not any(f.ok for f in refused), \
+    f"a refused request gives one failed finding per vector, two, but check_embeddings returned {table(refused).to_dict('records')}"
 ### BEGIN HIDDEN TESTS
 rng = np.random.default_rng(6)
 vector = rng.standard_normal(768).astype("<f4")
 decoded = decode_embedding(base64.b64encode(vector.tobytes()).decode())
-assert len(decoded) == 768 and decoded == vector.astype(float).tolist()
-assert all(type(x) is float for x in decoded), "a list of Python floats"
-assert decode_embedding(base64.b64encode(struct.pack("<f", 1e-3)).decode()) == [struct.unpack("<f", struct.pack("<f", 1e-3))[0]]
-assert decode_embedding("") == []
+assert len(decoded) == 768, f"768 float32 values are 3072 bytes, so 768 numbers, but decode_embedding returned {len(decoded)}"
+assert decoded == vector.astype(float).tolist(), "decode_embedding should return the exact float32 values packed, but some differ"
+kinds = sorted({type(x).__name__ for x in decoded})
+assert kinds == ["float"], f"decode_embedding should return a list of Python floats, but its items are of types {kinds}"
+got = decode_embedding(base64.b64encode(struct.pack("<f", 1e-3)).decode())
+expected = [struct.unpack("<f", struct.pack("<f", 1e-3))[0]]
+assert got == expected, f"one float32 (1e-3) should decode to {expected!r}, but decode_embedding returned {got!r}"
+got = decode_embedding("")
+assert got == [], f"no bytes are no numbers, so decode_embedding('') is [], but it returned {got!r}"
 for name in ("ollama-legacy", "llamacpp", "vllm"):
-    assert all(f.ok for f in check_embeddings(V1[name], EMBED_MODEL)), name
-assert all(f.ok for f in check_embeddings(simulator(), EMBED_MODEL))
+    findings = check_embeddings(V1[name], EMBED_MODEL)
+    assert len(findings) == 2 and all(f.ok for f in findings), \
+        f"the {name} engine packs base64 correctly, so two passed findings are expected, but check_embeddings returned {table(findings).to_dict('records')}"
+findings = check_embeddings(simulator(), EMBED_MODEL)
+assert len(findings) == 2 and all(f.ok for f in findings), \
+    f"the fixed PR packs base64 correctly, so two passed findings are expected, but check_embeddings returned {table(findings).to_dict('records')}"
 for quirk in ("embeddings-big-endian", "embeddings-float64"):
-    assert not any(f.ok for f in check_embeddings(simulator(quirk), EMBED_MODEL)), f"missed {quirk}"
-assert not any(f.ok for f in check_embeddings(V1["vllm"], "no-such-model")), "a refusal is a failed check"
+    findings = check_embeddings(simulator(quirk), EMBED_MODEL)
+    assert len(findings) == 2 and not any(f.ok for f in findings), \
+        f"the simulator with quirk {quirk} {QUIRKS[quirk]}, so two failed findings are expected, but check_embeddings returned {[f.ok for f in findings]}"
 ### END HIDDEN TESTS
+print("✓ decode_embedding and check_embeddings: every check in this cell passed")
 
 # %% [markdown]
 # ## `n`, `best_of`, and what vLLM adds
@@ -903,9 +1110,15 @@ print("content:", choice.message.content)
 # `stop_reason` is an **extension**, not a violation. OpenAI adds fields to its own responses
 # over time, and its SDKs keep fields they do not know instead of rejecting them (Python: in
 # `model_extra`), so a client that fails on an unknown field would break on OpenAI itself. A
-# checker that flags `stop_reason` would fail every vLLM deployment for nothing. What *would*
-# be a violation is an extension that changes a standard field, or an engine that crashes (or
-# answers 422) on a parameter it does not know.
+# checker that flags `stop_reason` would fail every vLLM deployment for nothing.
+#
+# Parameters it does not know are the other direction, and there refusing is allowed: OpenAI
+# itself answers `top_k` with 400, `invalid_request_error`, "Unrecognized request argument
+# supplied: top_k" (as users report, e.g. in the issue tracker of
+# `xlinx/sd-webui-decadetw-auto-prompt-llm`, #29). vLLM accepts them, OpenAI refuses them, and
+# both are fine. What *would* be a violation is an extension that changes a standard field, a
+# crash, or a refusal in another envelope than OpenAI's error object (FastAPI's 422 with
+# `detail`, for one).
 #
 # ### Exercise 6 · Choices and extras (1 point)
 #
@@ -914,13 +1127,36 @@ print("content:", choice.message.content)
 # - `n=2`, non-streamed: exactly two choices, indexes 0 and 1;
 # - `n=2`, streamed: chunks for indexes 0 and 1 and nothing else, each with a finish reason;
 # - `n=1, best_of=2`: exactly one choice;
-# - extra parameters (`top_k`, `repetition_penalty`) sent with the `openai` SDK's `extra_body`:
-#   the request succeeds;
-# - `stop_reason`: absent, or a string, an integer or null, on every choice of the SDK's reply
-#   (read it from `model_extra`). Present is fine.
+# - extra parameters (`top_k`, `repetition_penalty`), sent with `chat()` so you see the whole
+#   answer: accepted (200), or refused the way OpenAI refuses them (400 with an OpenAI error);
+#   any other answer (a 422 with `detail`, a 500) is a failed check;
+# - `stop_reason`, on a plain request through the `openai` SDK: absent, or a string, an integer
+#   or null, on every choice of the reply (read it from `model_extra`). Present is fine.
 #
 # Create the SDK client with `max_retries=0` and a timeout; catch `openai.APIError` so a
 # refusal becomes a failed check.
+
+# %% [markdown]
+# #### Hints for exercise 6
+#
+# <details><summary>Hint 1 · Counting choices</summary>
+#
+# From a non-streamed 200, `sorted(choice["index"] for choice in body["choices"])` must be
+# `[0, 1]`. For the stream, `exchange.finish_reasons()` gives `{index: reason}`: both indexes,
+# each with a reason.
+# </details>
+#
+# <details><summary>Hint 2 · Extras: two good answers</summary>
+#
+# `ok = exchange.status == 200 or (exchange.status == 400 and is_openai_error(exchange.status, exchange.body))`.
+# Refusing an unknown parameter is what OpenAI does; the envelope is what matters.
+# </details>
+#
+# <details><summary>Hint 3 · stop_reason is allowed</summary>
+#
+# For each `choice` of the SDK's reply, `extra = choice.model_extra or {}`; the check passes when
+# `extra.get("stop_reason")` is None, a `str` or an `int`. Its presence alone is no fault.
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "check_choices", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def check_choices(base_url, model):
@@ -937,16 +1173,17 @@ def check_choices(base_url, model):
     best = chat(base_url, model, n=1, best_of=2, max_tokens=8)
     count = len((best.body or {}).get("choices", [])) if best.status == 200 else 0
     findings.append(Finding("n=1, best_of=2", "one choice", f"{best.status} {count} choices", count == 1))
+    extra = chat(base_url, model, max_tokens=8, top_k=20, repetition_penalty=1.1)
+    ok = extra.status == 200 or (extra.status == 400 and is_openai_error(extra.status, extra.body))
+    findings.append(Finding("extra parameters top_k, repetition_penalty", "200, or 400 with an OpenAI error",
+                            describe(extra), ok))
     client = openai.OpenAI(base_url=base_url, api_key="lab", max_retries=0, timeout=10)
     try:
-        reply = client.chat.completions.create(model=model, messages=HELLO, max_tokens=8, stop=["engine"],
-                                               extra_body={"top_k": 20, "repetition_penalty": 1.1})
+        reply = client.chat.completions.create(model=model, messages=HELLO, max_tokens=8, stop=["engine"])
     except openai.APIError as exc:
         observed = f"{type(exc).__name__}: {exc}"[:120]
-        findings.append(Finding("extra parameters top_k, repetition_penalty", "accepted", observed, False))
         findings.append(Finding("stop_reason", "absent, or a string, an integer or null", observed, False))
         return findings
-    findings.append(Finding("extra parameters top_k, repetition_penalty", "accepted", "200", True))
     extras = [choice.model_extra or {} for choice in reply.choices]
     ok = all(extra.get("stop_reason") is None or isinstance(extra["stop_reason"], (str, int)) for extra in extras)
     observed = ", ".join(repr(extra["stop_reason"]) if "stop_reason" in extra else "absent" for extra in extras)
@@ -956,17 +1193,28 @@ def check_choices(base_url, model):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_check_choices", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-findings = check_choices(V1["llamacpp"], MODEL)
-assert findings and all(f.ok for f in findings), table(findings)[lambda t: ~t.ok]
+try:
+    findings = check_choices(V1["llamacpp"], MODEL)
+except NotImplementedError:
+    raise AssertionError("Exercise 6 is not answered yet: check_choices still raises NotImplementedError") from None
+failed = [f.check for f in findings if not f.ok]
+assert findings and not failed, \
+    f"llama-server honours n and accepts extra parameters, so every check should pass, but these failed: {failed or 'no findings at all'}"
+assert not all(f.ok for f in check_choices(V1["ollama"], MODEL)), \
+    "the ollama profile ignores n (one choice back), so some check must fail, but check_choices passed them all"  # a fault case
 ### BEGIN HIDDEN TESTS
-assert all(f.ok for f in check_choices(V1["vllm"], MODEL)), "stop_reason is an extension, not a violation"
-for name in ("ollama", "ollama-legacy"):
-    assert not all(f.ok for f in check_choices(V1[name], MODEL)), f"{name} ignores n"
-assert all(f.ok for f in check_choices(simulator(), MODEL))
-assert all(f.ok for f in check_choices(simulator("stop-reason"), MODEL))
+failed = [f.check for f in check_choices(V1["vllm"], MODEL) if not f.ok]
+assert not failed, f"vLLM honours n and its stop_reason is an extension, not a violation, but these checks failed: {failed}"
+assert not all(f.ok for f in check_choices(V1["ollama-legacy"], MODEL)), \
+    "ollama-legacy ignores n, so some check must fail, but check_choices passed them all"
+for quirks in ((), ("stop-reason",)):
+    failed = [f.check for f in check_choices(simulator(*quirks), MODEL) if not f.ok]
+    assert not failed, f"the fixed PR (quirks {list(quirks)}) honours n and tolerates extras, but these checks failed: {failed}"
 for quirk in ("n-ignored", "extras-rejected"):
-    assert not all(f.ok for f in check_choices(simulator(quirk), MODEL)), f"missed {quirk}"
+    assert not all(f.ok for f in check_choices(simulator(quirk), MODEL)), \
+        f"the simulator with quirk {quirk} {QUIRKS[quirk]}, so some check must fail, but check_choices passed them all"
 ### END HIDDEN TESTS
+print("✓ check_choices: every check in this cell passed")
 
 # %% [markdown]
 # ## The report
@@ -981,7 +1229,24 @@ for quirk in ("n-ignored", "extras-rejected"):
 # `Finding` each). Then `conformance_report(base_url, model, embed_model=EMBED_MODEL)`: every
 # finding of `check_params`, `check_structured`, `check_embeddings` (with `embed_model`),
 # `check_choices` and `check_errors`, in that order, as one DataFrame from `table()`: columns
-# `check`, `expected`, `observed`, `ok`, **every** check, passed or not, one row each.
+# `check`, `expected`, `observed`, `ok`, **every** check, passed or not, one row each, with the
+# plain index `table()` gives (0, 1, 2, …).
+
+# %% [markdown]
+# #### Hints for exercise 7
+#
+# <details><summary>Hint 1 · Three probes</summary>
+#
+# `chat(base_url, missing)`, `chat(base_url, missing, stream=True)` and
+# `post(base_url, "/embeddings", {"model": missing, "input": "hi"})`; each passes only with
+# `status == 404` and `is_openai_error(...)`.
+# </details>
+#
+# <details><summary>Hint 2 · The report is everything</summary>
+#
+# Concatenate the five lists of findings in the order given and return `table(findings)`. Do not
+# filter: a report without its passed rows cannot tell "passed" from "never checked".
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "report", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def check_errors(base_url, model, embed_model):
@@ -1006,26 +1271,44 @@ def conformance_report(base_url, model, embed_model=EMBED_MODEL):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_report", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-report = conformance_report(V1["ollama"], MODEL)
-assert list(report.columns) == ["check", "expected", "observed", "ok"]
-assert len(report) > 0 and report.ok.dtype == bool
+try:
+    report = conformance_report(V1["ollama"], MODEL)
+except NotImplementedError:
+    raise AssertionError("Exercise 7 is not answered yet: conformance_report (or a check it calls) still raises NotImplementedError") from None
+assert list(report.columns) == ["check", "expected", "observed", "ok"], \
+    f"the report's columns should be ['check', 'expected', 'observed', 'ok'], but they are {list(report.columns)}"
+assert len(report) > 0 and report.ok.dtype == bool, \
+    f"the report should have rows and a boolean ok column, but it has {len(report)} rows and ok of type {report.ok.dtype}"
+assert report.ok.any() and not report.ok.all(), \
+    (f"the ollama profile passes most checks and fails n, so the report holds passed and failed rows, "
+     f"but it has {int(report.ok.sum())} passed of {len(report)}")  # a fault case
 report[~report.ok]
 ### BEGIN HIDDEN TESTS
-assert all(f.ok for f in check_errors(V1["vllm"], MODEL, EMBED_MODEL))
-assert not any(f.ok for f in check_errors(V1["llamacpp"], MODEL, EMBED_MODEL)), "llama-server's errors have no param"
-assert all(f.ok for f in check_errors(simulator(), MODEL, EMBED_MODEL))
-assert not all(f.ok for f in check_errors(simulator("plain-404"), MODEL, EMBED_MODEL))
+failed = [f.check for f in check_errors(V1["vllm"], MODEL, EMBED_MODEL) if not f.ok]
+assert not failed, f"vLLM answers an unknown model with 404 and an OpenAI error, but these checks failed: {failed}"
+passed = [f.check for f in check_errors(V1["llamacpp"], MODEL, EMBED_MODEL) if f.ok]
+assert not passed, \
+    f"llama-server never answers an unknown model with 404 and a full OpenAI error (no param), but these checks passed: {passed}"
+failed = [f.check for f in check_errors(simulator(), MODEL, EMBED_MODEL) if not f.ok]
+assert not failed, f"the fixed PR answers an unknown model with 404 and an OpenAI error, but these checks failed: {failed}"
+assert not all(f.ok for f in check_errors(simulator("plain-404"), MODEL, EMBED_MODEL)), \
+    "the simulator with quirk plain-404 answers an unknown model in plain text, so some check must fail, but check_errors passed them all"
 for base_url in (V1["ollama-legacy"], simulator("plain-404", "n-ignored")):
     report = conformance_report(base_url, MODEL)
     parts = [check_params(base_url, MODEL), check_structured(base_url, MODEL), check_embeddings(base_url, EMBED_MODEL),
              check_choices(base_url, MODEL), check_errors(base_url, MODEL, EMBED_MODEL)]
     expected = table([finding for part in parts for finding in part])
-    assert list(report.columns) == ["check", "expected", "observed", "ok"] and report.ok.dtype == bool
-    assert report["check"].tolist() == expected["check"].tolist(), "every check, in order, passed or not"
-    assert report["ok"].tolist() == expected["ok"].tolist()
-    assert list(report.index) == list(range(len(report)))
-assert len(conformance_report(simulator(), MODEL, EMBED_MODEL)) >= 20, "every check, passed or not"
+    assert list(report.columns) == ["check", "expected", "observed", "ok"] and report.ok.dtype == bool, \
+        f"the report's columns should be check, expected, observed, ok (bool), but they are {dict(report.dtypes.astype(str))}"
+    assert report["check"].tolist() == expected["check"].tolist(), \
+        f"the report should hold every check of the five checkers, in order, passed or not ({len(expected)} rows), but it has {len(report)} rows that differ"
+    assert report["ok"].tolist() == expected["ok"].tolist(), "the report's ok column should match what each checker found, but it differs"
+    assert list(report.index) == list(range(len(report))), \
+        f"the report should keep table()'s plain index 0, 1, 2, …, but its index starts {list(report.index)[:5]}"
+rows = len(conformance_report(simulator(), MODEL, EMBED_MODEL))
+assert rows >= 20, f"the report on the fixed PR should list every check, passed or not (at least 20), but it has {rows} rows"
 ### END HIDDEN TESTS
+print("✓ check_errors and conformance_report: every check in this cell passed")
 
 # %% [markdown]
 # ## The review
@@ -1070,7 +1353,8 @@ plt.show()
 #   (the reply is prose) and `n`.
 # - **`llamacpp`** honours `n` and schemas but accepts any parameter value, and its error
 #   objects lack `param`.
-# - **`vllm`** passes everything, `stop_reason` included: an extension is not a violation.
+# - **`vllm`** passes everything but `top_p: 0`, which it refuses (stricter than the spec);
+#   `stop_reason` passes: an extension is not a violation.
 # - **The PR's first draft** validated only the non-streamed path, faked schemas from `type`
 #   alone, cut streamed JSON at stop strings, packed embeddings big-endian, and answered an
 #   unknown model in plain text. Each bug shows up in exactly one area, and the fixed PR is

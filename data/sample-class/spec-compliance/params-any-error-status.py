@@ -3,14 +3,14 @@
 
 # %% check_params
 def check_params(base_url, model):
-    refused = [{"temperature": -0.1}, {"temperature": 2.1}, {"top_p": 0}, {"top_p": -0.5}, {"top_p": 1.1},
+    refused = [{"temperature": -0.1}, {"temperature": 2.1}, {"top_p": -0.1}, {"top_p": 1.1},
                {"frequency_penalty": -2.1}, {"frequency_penalty": 2.1},
                {"presence_penalty": -2.1}, {"presence_penalty": 2.1},
                {"n": 0}, {"n": 2, "best_of": 1}]
-    accepted = [{"temperature": 0}, {"temperature": 2}, {"top_p": 1}, {"top_p": 0.01},
+    accepted = [{"temperature": 0}, {"temperature": 2}, {"top_p": 0}, {"top_p": 1},
                 {"frequency_penalty": -2}, {"frequency_penalty": 2},
                 {"presence_penalty": -2}, {"presence_penalty": 2},
-                {"n": 1}, {"n": 2, "best_of": 2}]
+                {"n": 1}, {"n": 1, "best_of": 2}]
     findings = []
     for params, accept in [*((p, False) for p in refused), *((p, True) for p in accepted)]:
         for stream in (False, True):

@@ -95,7 +95,9 @@ def validate_params(profile: Profile, body: _SamplingRequest) -> None:
                        "stream_options")
     if not profile.validates_params:
         return
-    ranges = (("temperature", 0, 2, False), ("top_p", 0, 1, True),
+    # OpenAI's spec gives top_p [0, 1] (openapi.yaml, CreateChatCompletionRequest); (0, 1] is
+    # vLLM's own rule (vllm/sampling_params.py _verify_args: "top_p must be in (0, 1]").
+    ranges = (("temperature", 0, 2, False), ("top_p", 0, 1, profile.name == "vllm"),
               ("frequency_penalty", -2, 2, False), ("presence_penalty", -2, 2, False))
     for name, low, high, open_low in ranges:
         value = getattr(body, name)

@@ -402,11 +402,12 @@ for name, base_url in V1.items():
 # llama-server does. Notice the shapes too: vLLM's `type` is a class name and its `code` the
 # HTTP status as a number. OpenAI's own schema types `code` as a string or null, but clients
 # read `message` (and at most compare `code`), so a number does no harm: this lesson accepts a
-# string, an integer or null. A *missing* field is another matter. An unknown model on
-# llama-server:
+# string, an integer or null. A *missing* field is another matter. A crashed runner on
+# llama-server (an unknown model is no error there: a single-model llama-server serves any
+# name with its one model):
 
 # %%
-print(chat(V1["llamacpp"], "no-such-model", temperature=0.5).text)
+print(chat(V1["llamacpp"], "lab:http-500", temperature=0.5).text)
 
 # %% [markdown]
 # No `param` key at all. A client that reads `error["param"]` gets a `KeyError`. The `openai`
@@ -474,8 +475,8 @@ assert not is_openai_error(400, {"error": None})
 for name in ("ollama", "vllm"):
     refused = chat(V1[name], MODEL, top_p=0)
     assert is_openai_error(refused.status, refused.body), name
-refused = chat(V1["llamacpp"], "no-such-model")
-assert refused.status == 404 and not is_openai_error(refused.status, refused.body)
+refused = chat(V1["llamacpp"], "lab:http-500")
+assert refused.status == 500 and not is_openai_error(refused.status, refused.body)
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -602,7 +602,11 @@ def streamed(client, **request):
         for choice in chunk.choices:
             text += choice.delta.content or ""
             finish = choice.finish_reason or finish
-            calls += [(c.function.name, json.loads(c.function.arguments)) for c in choice.delta.tool_calls or []]
+            for call in choice.delta.tool_calls or []:
+                assert isinstance(call.function.arguments, str), (
+                    f"a streamed tool call's arguments should reach the client as a JSON string, but the SDK got "
+                    f"{type(call.function.arguments).__name__} {call.function.arguments!r}")
+                calls.append((call.function.name, json.loads(call.function.arguments)))
     return text, finish, calls, usage and (usage.prompt_tokens, usage.completion_tokens)
 
 

@@ -281,6 +281,11 @@ def simulator_app(upstream):
     client = httpx.AsyncClient(timeout=TIMEOUT)  # used only on the server's own event loop
 
     async def forward(path, body):
+        # the PR's server knows its models; the llama-server behind it would serve any name
+        known = {model["id"] for model in (await client.get(f"{upstream}/v1/models")).json()["data"]}
+        name = str(body.get("model"))
+        if name not in known and f"{name}:latest" not in known:
+            return httpx.Response(404, json={"error": {"message": f"model '{name}' not found"}})
         return await client.post(f"{upstream}/v1{path}", json=body)
 
     def upstream_error(response, quirks):

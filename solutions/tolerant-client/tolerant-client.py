@@ -992,13 +992,13 @@ assert got == ("length", None), (
 expected = Reply(text="Hello there.", finish_reason="stop", usage=Usage(12, 9, 4))
 for stream in (False, True):
     outcome = within(5.0, chat, ODD, MODEL, HELLO, stream=stream)
-    assert outcome.value == expected, (f"the odd engine's reply (stream={stream}) should read {expected!r}, "
+    assert isinstance(outcome.value, Reply) and outcome.value == expected, (f"the odd engine's reply (stream={stream}) should read {expected!r}, "
                                        f"but chat returned {outcome.value!r} and raised {outcome.error!r}")
 expected = Reply(tool_calls=[ToolCall("call_odd", "get_weather", {"city": "Oslo"})], finish_reason="tool_calls",
                  usage=Usage(12, 9, 4))
 for stream in (False, True):
     outcome = within(5.0, chat, ODD, MODEL, WEATHER, tools=[WEATHER_TOOL], stream=stream)
-    assert outcome.value == expected, (f"the odd engine's tool call (stream={stream}, arguments an object) should read "
+    assert isinstance(outcome.value, Reply) and outcome.value == expected, (f"the odd engine's tool call (stream={stream}, arguments an object) should read "
                                        f"{expected!r}, but chat returned {outcome.value!r} and raised {outcome.error!r}")
 ### END HIDDEN TESTS
 print("✓ chat: every check in this cell passed")

@@ -266,12 +266,15 @@ def test_legacy_role_on_every_chunk(legacy):
     assert client_text(chunks) == content_of(legacy.stream())
 
 
-def test_legacy_finish_reason_on_last_content_chunk(legacy):
+def test_legacy_finish_reason_on_its_own_chunk_with_role_and_empty_content(legacy):
+    # openai/openai.go@v0.4.7 toChunk turns the done frame, which carries no text
+    # (llm/server.go@v0.4.7), into a chunk of its own: delta {"role":"assistant","content":""}
     events = legacy.stream()
     *content, last, done = events
     assert done == "[DONE]"
     assert last["choices"] == [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": "stop"}]
-    assert not any(d == {} for d in deltas(events))  # no separate empty-delta finish chunk
+    assert all(choice_of(c)["finish_reason"] is None and choice_of(c)["delta"]["content"] for c in content)
+    assert not any(d == {} for d in deltas(events))  # never an empty delta
     assert client_finish_reasons(legacy.chunks()) == ["stop"]
 
 
@@ -284,11 +287,12 @@ def test_legacy_ignores_include_usage(legacy):
 
 def test_legacy_with_tools_the_reply_arrives_in_one_chunk(legacy, ollama_peer):
     # after the tool result the model answers in text; with tools in the request it is buffered
+    # and sent on the done frame, finish reason and all (server/routes.go@v0.4.7 ChatHandler)
     events = legacy.stream(messages=AFTER_TOOL, tools=[WEATHER_TOOL])
-    whole, finish, done = events
-    assert done == "[DONE]" and choice_of(finish)["finish_reason"] == "stop"
+    whole, done = events
+    assert done == "[DONE]" and choice_of(whole)["finish_reason"] == "stop"
     assert choice_of(whole)["delta"]["content"] == content_of(ollama_peer.stream(messages=AFTER_TOOL, tools=[WEATHER_TOOL]))
-    assert len(legacy.chunks(messages=AFTER_TOOL, tools=[WEATHER_TOOL])) == 2
+    assert len(legacy.chunks(messages=AFTER_TOOL, tools=[WEATHER_TOOL])) == 1
 
 
 def test_legacy_with_tools_a_tool_call_arrives_in_one_chunk(legacy):
@@ -352,12 +356,22 @@ def test_llamacpp_tool_arguments_arrive_in_fragments(llamacpp, ollama_peer):
 
 
 def test_llamacpp_error_code_is_numeric(llamacpp):
-    response = llamacpp.complete(model="nope")
-    assert response.status_code == 404
-    assert response.json() == {"error": {"code": 404, "message": "model 'nope' not found", "type": "not_found_error"}}
-    with pytest.raises(openai.NotFoundError) as err:
-        llamacpp.client.chat.completions.create(model="nope", messages=HELLO)
-    assert err.value.body["code"] == 404
+    response = llamacpp.complete(model="lab:http-500")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == 500 and response.json()["error"]["type"] == "server_error"
+    with pytest.raises(openai.InternalServerError) as err:
+        llamacpp.client.chat.completions.create(model="lab:http-500", messages=HELLO)
+    assert err.value.body["code"] == 500
+
+
+def test_llamacpp_serves_any_model_name_with_its_one_model(llamacpp):
+    # a single-model llama-server never checks the name (only router mode refuses one)
+    unknown = llamacpp.complete(model="nope")
+    known = llamacpp.complete(model="lab:latest")
+    assert unknown.status_code == 200, unknown.text
+    assert unknown.json()["choices"][0]["message"] == known.json()["choices"][0]["message"]
+    assert unknown.json()["model"] == "nope"  # the name is only copied into the reply
+    assert llamacpp.client.embeddings.create(model="nope", input="hi").data[0].embedding
 
 
 def test_llamacpp_has_no_native_api(llamacpp):

@@ -247,6 +247,16 @@ def test_the_committed_traces_are_real_and_labelled():
 
 # ---------------------------------------------------------------- the compat-harness lesson on the real engine
 
+
+def test_single_model_llama_server_serves_any_model_name_as_the_llamacpp_profile_does(llama_server_url, engines):
+    # only router mode checks the name; one model behind the server answers every name
+    body = {"model": "no-such-model:latest", "messages": HELLO, "max_tokens": 4, **GREEDY}
+    real = httpx.post(llama_server_url + "/v1/chat/completions", json=body, timeout=60)
+    assert real.status_code == 200 and real.json()["choices"][0]["message"]["content"], real.text
+    modelled = httpx.post(engines.get("--profile", "llamacpp").v1_url + "/chat/completions", json=body, timeout=10)
+    assert modelled.status_code == 200 and modelled.json()["choices"][0]["message"]["content"], modelled.text
+
+
 HARNESS_CELLS = ("check_chat", "check_stream", "check_multi_turn", "check_tools", "check_structured", "check_usage",
                  "checks", "run_compat", "tool_call_shim")
 

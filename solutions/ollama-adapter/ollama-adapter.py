@@ -315,33 +315,56 @@ def to_chunk(frame):
     ### END SOLUTION
 
 
+# %% [markdown]
+# ### Hints for exercise 1
+#
+# <details><summary>Hint 1 · Missing is not an error</summary>Read every field with `.get()`:
+# `frame.get("message") or {}`, then `message.get("content") or ""`. A frame may lack any of them.</details>
+#
+# <details><summary>Hint 2 · Nanoseconds</summary>`eval_duration` is in nanoseconds: the speed is
+# `eval_count / eval_duration * 1e9`. Compute it only when `eval_count is not None` and
+# `eval_duration` is truthy (neither missing nor 0).</details>
+
 # %% nbgrader={"grade": true, "grade_id": "test_to_chunk", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 piece = to_chunk({"model": MODEL, "message": {"role": "assistant", "content": "Hel"}, "done": False})
-assert piece.content == "Hel" and piece.thinking == "" and not piece.tool_calls and piece.done is False
+got = (piece.content, piece.thinking, piece.tool_calls, piece.done)
+assert got == ("Hel", "", [], False), (
+    f"a text frame should give (content, thinking, tool_calls, done) = ('Hel', '', [], False), but got {got!r}")
 last = to_chunk(json.loads(lines[-1]))
-assert last.done is True and last.done_reason == "stop" and last.tokens_per_sec > 0
+assert last.done is True and last.done_reason == "stop", f"the done frame should give done=True and done_reason 'stop', but got {last!r}"
+slow_frame = {"model": MODEL, "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop",
+              "eval_count": 80, "eval_duration": 1_307_661_303}  # 80 tokens in 1.3 s, in nanoseconds
+got = to_chunk(slow_frame).tokens_per_sec
+assert got is not None and abs(got - 61.177921) < 1e-3, (
+    f"80 tokens in 1_307_661_303 ns is about 61.18 tokens per second (durations are nanoseconds), but tokens_per_sec is {got!r}")
 ### BEGIN HIDDEN TESTS
 final = {"model": MODEL, "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop",
          "total_duration": 14586817, "load_duration": 3784, "prompt_eval_count": 7, "prompt_eval_duration": 4362,
          "eval_count": 28, "eval_duration": 458226}
 chunk = to_chunk(final)
-assert chunk.done is True and chunk.done_reason == "stop" and chunk.content == ""
-assert chunk.prompt_tokens == 7 and chunk.completion_tokens == 28
-assert abs(chunk.tokens_per_sec - 28 / 458226 * 1e9) < 1e-6, chunk.tokens_per_sec
-slow_frame = {**final, "eval_count": 80, "eval_duration": 1_307_661_303}  # 80 tokens in 1.3 s
-assert abs(to_chunk(slow_frame).tokens_per_sec - 61.177921) < 1e-3
+got = (chunk.done, chunk.done_reason, chunk.content, chunk.prompt_tokens, chunk.completion_tokens)
+assert got == (True, "stop", "", 7, 28), (
+    f"the done frame should give (done, done_reason, content, prompt_tokens, completion_tokens) = (True, 'stop', '', 7, 28), but got {got!r}")
+expected = 28 / 458226 * 1e9
+assert chunk.tokens_per_sec is not None and abs(chunk.tokens_per_sec - expected) < 1e-6, (
+    f"tokens_per_sec should be eval_count / eval_duration * 1e9 = {expected:.1f}, but it is {chunk.tokens_per_sec!r}")
 loaded = {"model": MODEL, "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "load"}
-assert to_chunk(loaded).tokens_per_sec is None and to_chunk(loaded).done_reason == "load"
-assert to_chunk({**final, "eval_duration": 0}).tokens_per_sec is None
+got = (to_chunk(loaded).tokens_per_sec, to_chunk(loaded).done_reason)
+assert got == (None, "load"), f"a load reply has no metrics: expected (tokens_per_sec, done_reason) = (None, 'load'), but got {got!r}"
+got = to_chunk({**final, "eval_duration": 0}).tokens_per_sec
+assert got is None, f"an eval_duration of 0 is no speed: tokens_per_sec should be None, but it is {got!r}"
 thought = to_chunk({"model": MODEL, "message": {"role": "assistant", "content": "", "thinking": "Hmm"}, "done": False})
-assert thought.thinking == "Hmm" and thought.content == "" and thought.done is False
-assert thought.tokens_per_sec is None and thought.completion_tokens is None
+got = (thought.thinking, thought.content, thought.done, thought.tokens_per_sec, thought.completion_tokens)
+assert got == ("Hmm", "", False, None, None), (
+    f"a thinking frame should give (thinking, content, done, tokens_per_sec, completion_tokens) = ('Hmm', '', False, None, None), but got {got!r}")
 calls = [{"id": "call_k3x9a1bz", "function": {"index": 0, "name": "get_weather", "arguments": {"city": "Tokyo"}}}]
 called = to_chunk({"model": MODEL, "message": {"role": "assistant", "content": "", "tool_calls": calls}, "done": False})
-assert called.tool_calls == calls and called.tool_calls[0]["function"]["arguments"] == {"city": "Tokyo"}
+assert called.tool_calls == calls, f"tool calls should pass through unchanged, arguments still an object, but got {called.tool_calls!r}"
 late = to_chunk({**final, "message": {"role": "assistant", "content": "", "tool_calls": calls}})
-assert late.tool_calls == calls and late.done is True  # tool calls on the done frame (Ollama >= 0.30)
+got = (late.tool_calls, late.done)
+assert got == (calls, True), f"tool calls on the done frame (Ollama >= 0.30) should be kept on the done chunk, but got {got!r}"
 ### END HIDDEN TESTS
+print("✓ to_chunk: every check in this cell passed")
 
 # %% [markdown]
 # ### Exercise 2 · Reading one line (2 points)
@@ -374,36 +397,54 @@ def parse_line(line, *, url, model=None):
     ### END SOLUTION
 
 
+# %% [markdown]
+# ### Hints for exercise 2
+#
+# <details><summary>Hint 1 · Three ways to be no frame</summary>A line that is empty after `.strip()`, a
+# line `json.loads` refuses (`json.JSONDecodeError`), and JSON that is not a `dict`: each raises
+# `OllamaProtocolError(..., url=url, model=model, line=line)`.</details>
+#
+# <details><summary>Hint 2 · Never return an empty frame</summary>Returning `{}` for a bad line looks
+# tolerant, but the caller then carries on with a piece of the reply missing and no error. Raise
+# instead; only a good frame is returned, and a frame with an `"error"` key raises
+# `OllamaServerError` with its message.</details>
+
 # %% nbgrader={"grade": true, "grade_id": "test_parse_line", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-assert parse_line(lines[0], url=OLLAMA, model=MODEL) == json.loads(lines[0])
+got = parse_line(lines[0], url=OLLAMA, model=MODEL)
+assert got == json.loads(lines[0]), f"a good line should give its frame {json.loads(lines[0])!r}, but parse_line returned {got!r}"
 try:
-    parse_line("", url=OLLAMA, model=MODEL)
+    got = parse_line("", url=OLLAMA, model=MODEL)
 except OllamaProtocolError as exc:
     print("a blank line:", exc)
 else:
-    raise AssertionError("a blank line must raise OllamaProtocolError")
+    raise AssertionError(f"a blank line is not a frame and must raise OllamaProtocolError, but parse_line returned {got!r}")
 ### BEGIN HIDDEN TESTS
 here = f"{OLLAMA}/api/chat"
-assert parse_line(lines[-1], url=here, model=MODEL) == json.loads(lines[-1])
+got = parse_line(lines[-1], url=here, model=MODEL)
+assert got == json.loads(lines[-1]), f"the done line should give its frame, but parse_line returned {got!r}"
 for bad in ("", "   ", '{"model":"lab:latest","created_a', "[1, 2]", '"text"', "null"):
     try:
-        parse_line(bad, url=here, model=MODEL)
+        got = parse_line(bad, url=here, model=MODEL)
     except OllamaProtocolError as exc:
-        assert here in str(exc) and exc.model == MODEL, str(exc)
+        assert here in str(exc) and exc.model == MODEL, (
+            f"the OllamaProtocolError for {bad!r} should show the url and carry model={MODEL!r}, but str() is {str(exc)!r} "
+            f"and model is {exc.model!r}")
     else:
-        raise AssertionError(f"{bad!r} must raise OllamaProtocolError")
+        raise AssertionError(f"{bad!r} is not a JSON object and must raise OllamaProtocolError, but parse_line returned {got!r}")
 try:
     parse_line('{"model":"lab:latest","created_a', url=here, model=MODEL)
 except OllamaProtocolError as exc:
-    assert '{"model":"lab:latest","created_a' in str(exc), "the error should carry the offending line"
+    assert '{"model":"lab:latest","created_a' in str(exc), f"the error should carry the offending line (line=line), but str() is {str(exc)!r}"
 try:
-    parse_line('{"error":"an error was encountered while running the model"}', url=here, model=MODEL)
+    got = parse_line('{"error":"an error was encountered while running the model"}', url=here, model=MODEL)
 except OllamaServerError as exc:
-    assert "an error was encountered while running the model" in str(exc) and here in str(exc)
-    assert exc.model == MODEL
+    assert "an error was encountered while running the model" in str(exc) and here in str(exc), (
+        f"the OllamaServerError should carry the engine's message and the url, but str() is {str(exc)!r}")
+    assert exc.model == MODEL, f"the OllamaServerError should carry model={MODEL!r}, but its model is {exc.model!r}"
 else:
-    raise AssertionError("an in-band error line must raise OllamaServerError")
+    raise AssertionError(f"an in-band error line must raise OllamaServerError, but parse_line returned {got!r}")
 ### END HIDDEN TESTS
+print("✓ parse_line: every check in this cell passed")
 
 # %% [markdown]
 # ## The adapter
@@ -423,7 +464,8 @@ else:
 #
 # `closed_port()` and `black_hole()` from `compatlab.lessonkit` give you one of each to try.
 #
-# **`list_models()`** returns the model names from `GET /api/tags`.
+# **`list_models()`** returns the model names from `GET /api/tags`, in the order the engine
+# lists them. When nothing listens, it raises `OllamaUnavailable`, as `stream` does.
 #
 # **`stream(messages, tools=None, **opts)`** POSTs to `/api/chat` with `"stream": True`, the
 # adapter's model, the messages, the tools if any, and `opts` as Ollama's `options` (sampling
@@ -515,35 +557,61 @@ class OllamaAdapter(AIAdapter):
 
 
 # %% [markdown]
+# ### Hints for exercise 3
+#
+# <details><summary>Hint 1 · health_check</summary>One `httpx.get(f"{self.base_url}/api/version", timeout=timeout)`
+# inside `try/except httpx.HTTPError: return False`. The `timeout` is what saves you from a host
+# that accepts the connection and never answers.</details>
+#
+# <details><summary>Hint 2 · The status before the lines</summary>Inside `client.stream(...)`, look at
+# `response.status_code` first: for 400 and above, `response.read()`, take `response.json()["error"]`
+# and raise `OllamaServerError(message, status=response.status_code, ...)`. Only then read the
+# lines.</details>
+#
+# <details><summary>Hint 3 · Translate httpx at the edge</summary>Wrap the whole request in one `try`
+# and map `httpx.ConnectError`/`ConnectTimeout` to `OllamaUnavailable`, `httpx.ReadTimeout` to
+# `ModelLoadingTimeout`, any other `httpx.TransportError` to `OllamaProtocolError`. After the loop,
+# a stream that never yielded a done chunk raises `OllamaProtocolError` too.</details>
+
+# %% [markdown]
 # #### Health and models
 
 # %% nbgrader={"grade": true, "grade_id": "test_health_check", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-assert OllamaAdapter(OLLAMA, MODEL).health_check() is True
-assert OllamaAdapter(closed_port(), MODEL).health_check() is False  # a stopped daemon
-### BEGIN HIDDEN TESTS
-with black_hole() as hung:  # a hung host, with the default timeout
+got = OllamaAdapter(OLLAMA, MODEL).health_check()
+assert got is True, f"a healthy engine should give health_check() True, but it gave {got!r}"
+got = OllamaAdapter(closed_port(), MODEL).health_check()
+assert got is False, f"a stopped daemon (a closed port) should give health_check() False, but it gave {got!r}"
+with black_hole() as hung:  # a hung host, with the default timeout of 1 s
     outcome = within(3.0, OllamaAdapter(hung, MODEL).health_check)
-assert outcome.finished, "health_check() hung on a host that never answers"
-assert outcome.error is None, f"health_check() raised {outcome.error!r}"
-assert outcome.value is False and outcome.seconds < 3.0
+assert outcome.finished and outcome.error is None and outcome.value is False, (
+    f"a host that never answers should give False within about a second, without raising, but after 3 s the call "
+    f"{'had finished' if outcome.finished else 'was still waiting'}, returned {outcome.value!r} and raised {outcome.error!r}")
+### BEGIN HIDDEN TESTS
+assert outcome.seconds < 3.0, f"health_check() on a hung host should give up after its timeout (1 s), but it took {outcome.seconds:.1f} s"
 with black_hole() as hung:  # the timeout it is given
     outcome = within(2.0, OllamaAdapter(hung, MODEL).health_check, timeout=0.2)
-assert outcome.finished and outcome.value is False and outcome.seconds < 1.0, outcome
+assert outcome.finished and outcome.value is False and outcome.seconds < 1.0, (
+    f"health_check(timeout=0.2) on a hung host should give False in well under a second, but got {outcome!r}")
 outcome = within(3.0, OllamaAdapter(closed_port(), MODEL).health_check)
-assert outcome.finished and outcome.value is False and outcome.error is None
-assert OllamaAdapter(OLLAMA + "/not-ollama", MODEL).health_check() is False  # answers, but 404
+assert outcome.finished and outcome.value is False and outcome.error is None, (
+    f"a stopped daemon should give False at once, without raising, but got {outcome!r}")
+got = OllamaAdapter(OLLAMA + "/not-ollama", MODEL).health_check()
+assert got is False, f"a server that answers 404 to /api/version is not a healthy Ollama: expected False, but got {got!r}"
 ### END HIDDEN TESTS
+print("✓ health_check: every check in this cell passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_list_models", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 models = OllamaAdapter(OLLAMA, MODEL).list_models()
 print(models)
-assert MODEL in models
-### BEGIN HIDDEN TESTS
-assert models == [entry["name"] for entry in httpx.get(f"{OLLAMA}/api/tags").json()["models"]]
-assert all(isinstance(name, str) for name in models)
+assert MODEL in models, f"the engine serves {MODEL!r}, so list_models() should include it, but it returned {models!r}"
 outcome = within(3.0, OllamaAdapter(closed_port(), MODEL).list_models)
-assert outcome.finished and isinstance(outcome.error, OllamaUnavailable), outcome
+assert outcome.finished and isinstance(outcome.error, OllamaUnavailable), (
+    f"list_models() on a stopped daemon should raise OllamaUnavailable, but it returned {outcome.value!r} and raised {outcome.error!r}")
+### BEGIN HIDDEN TESTS
+expected = [entry["name"] for entry in httpx.get(f"{OLLAMA}/api/tags").json()["models"]]
+assert models == expected, f"list_models() should return every name from /api/tags, in order: {expected!r}, but it returned {models!r}"
 ### END HIDDEN TESTS
+print("✓ list_models: every check in this cell passed")
 
 # %% [markdown]
 # #### A healthy stream
@@ -553,33 +621,39 @@ assert outcome.finished and isinstance(outcome.error, OllamaUnavailable), outcom
 
 # %% nbgrader={"grade": true, "grade_id": "test_stream", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 chunks = list(OllamaAdapter(OLLAMA, MODEL).stream(HELLO))
-assert chunks and all(isinstance(chunk, StreamChunk) for chunk in chunks)
-assert chunks[-1].done and not any(chunk.done for chunk in chunks[:-1])
+assert chunks and all(isinstance(chunk, StreamChunk) for chunk in chunks), (
+    f"stream() should yield StreamChunks, but it yielded {[type(chunk).__name__ for chunk in chunks][:5]!r}")
+got = [chunk.done for chunk in chunks]
+assert got[-1] and not any(got[:-1]), f"the done chunk should come last and only there, but the done flags are {got!r}"
 print("".join(chunk.content for chunk in chunks), chunks[-1])
 ### BEGIN HIDDEN TESTS
 whole = httpx.post(f"{OLLAMA}/api/chat", json={"model": MODEL, "messages": HELLO, "stream": False}).json()
-assert "".join(chunk.content for chunk in chunks) == whole["message"]["content"]
-assert chunks[-1].prompt_tokens == whole["prompt_eval_count"]
-assert chunks[-1].completion_tokens == whole["eval_count"] == len(chunks) - 1  # the lab sends a token per chunk
-assert chunks[-1].done_reason == "stop" and chunks[-1].tokens_per_sec > 0
-
+got = "".join(chunk.content for chunk in chunks)
+assert got == whole["message"]["content"], f"the chunks' text should add up to the whole reply {whole['message']['content']!r}, but it is {got!r}"
+got = (chunks[-1].prompt_tokens, chunks[-1].completion_tokens, len(chunks) - 1)
+expected = (whole["prompt_eval_count"], whole["eval_count"], whole["eval_count"])  # the lab sends a token per chunk
+assert got == expected, f"(prompt_tokens, completion_tokens, text chunks) should be {expected!r}, but got {got!r}"
+assert chunks[-1].done_reason == "stop" and chunks[-1].tokens_per_sec and chunks[-1].tokens_per_sec > 0, (
+    f"the done chunk should carry done_reason 'stop' and a speed, but it is {chunks[-1]!r}")
 short = list(OllamaAdapter(OLLAMA, MODEL).stream(HELLO, num_predict=3))  # options reach the engine
-assert short[-1].done_reason == "length" and short[-1].completion_tokens == 3
-
+got = (short[-1].done_reason, short[-1].completion_tokens)
+assert got == ("length", 3), f"stream(..., num_predict=3) should send options and stop at 3 tokens ('length', 3), but got {got!r}"
 thinking = list(OllamaAdapter(OLLAMA, "lab-think:latest").stream(HELLO))
 reasoned = httpx.post(f"{OLLAMA}/api/chat", json={"model": "lab-think:latest", "messages": HELLO,
                                                   "stream": False}).json()["message"]
-assert "".join(chunk.thinking for chunk in thinking) == reasoned["thinking"] != ""
-assert "".join(chunk.content for chunk in thinking) == reasoned["content"]
+got = ("".join(chunk.thinking for chunk in thinking), "".join(chunk.content for chunk in thinking))
+assert got == (reasoned["thinking"], reasoned["content"]) and got[0], (
+    f"a thinking model's chunks should add up to its thinking and its answer, {(reasoned['thinking'], reasoned['content'])!r}, but got {got!r}")
 kinds = [("thinking" if chunk.thinking else "content") for chunk in thinking if chunk.thinking or chunk.content]
-assert kinds == sorted(kinds, reverse=True)  # all thinking first, then the answer
-
+assert kinds == sorted(kinds, reverse=True), f"all the thinking should come before the answer, but the order is {kinds!r}"
 called = list(OllamaAdapter(OLLAMA, MODEL).stream(WEATHER, tools=[WEATHER_TOOL]))
 calls = [call for chunk in called for call in chunk.tool_calls]
-assert len(calls) == 1 and calls[0]["function"]["name"] == "get_weather"
-assert calls[0]["function"]["arguments"] == {"city": "Paris"}  # a dict, as the engine sent it
-assert called[-1].done
+got = [(call["function"]["name"], call["function"]["arguments"]) for call in calls]
+assert got == [("get_weather", {"city": "Paris"})], (
+    f"with tools, one get_weather call with its arguments as a dict, as the engine sent it, was expected, but got {got!r}")
+assert called[-1].done, f"a tool-call stream should end with its done chunk, but the last chunk is {called[-1]!r}"
 ### END HIDDEN TESTS
+print("✓ stream: every check in this cell passed")
 
 # %% [markdown]
 # #### A stream that goes wrong
@@ -591,23 +665,31 @@ assert called[-1].done
 # %% nbgrader={"grade": true, "grade_id": "test_stream_errors", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 chunks, error = collect(OllamaAdapter(closed_port(), MODEL), HELLO)
 print(type(error).__name__, error)
-assert chunks == [] and isinstance(error, OllamaUnavailable)
+assert chunks == [] and isinstance(error, OllamaUnavailable), (
+    f"a stopped daemon should raise OllamaUnavailable before any chunk, but got {len(chunks)} chunks and {error!r}")
 chunks, error = collect(OllamaAdapter(OLLAMA, "lab:error-mid-stream"), HELLO)
 print(type(error).__name__, error)
-assert chunks and isinstance(error, OllamaServerError)
+assert chunks and isinstance(error, OllamaServerError), (
+    f"an error line mid-stream should raise OllamaServerError after the chunks before it, but got {len(chunks)} chunks and {error!r}")
+chunks, error = collect(OllamaAdapter(OLLAMA, "lab:http-500"), HELLO)
+assert isinstance(error, OllamaServerError) and error.status == 500, (
+    f"an HTTP 500 before the stream should raise OllamaServerError with status 500, but got {error!r} "
+    f"with status {getattr(error, 'status', None)!r}")
 ### BEGIN HIDDEN TESTS
 healthy = list(OllamaAdapter(OLLAMA, MODEL).stream(HELLO))
 down = closed_port()
 chunks, error = collect(OllamaAdapter(down, MODEL), HELLO)
-assert down in str(error) and error.model == MODEL, str(error)
+assert down in str(error) and getattr(error, "model", None) == MODEL, (
+    f"the error for a stopped daemon should show its url {down!r} and carry model={MODEL!r}, but str() is {str(error)!r}")
 
 # a load that outlasts the read timeout; unload first so another run's finished load cannot help
 httpx.post(f"{OLLAMA}/api/chat", json={"model": "lab:slow-load", "messages": [], "keep_alive": 0}, timeout=10)
 outcome = within(3.0, collect, OllamaAdapter(OLLAMA, "lab:slow-load", read_timeout=0.5), HELLO)
-assert outcome.finished, "the read timeout was not applied"
+assert outcome.finished, "a model that loads for 10 s with read_timeout=0.5 should fail fast, but stream() was still waiting after 3 s"
 chunks, error = outcome.value
-assert chunks == [] and isinstance(error, ModelLoadingTimeout), repr(error)
-assert error.model == "lab:slow-load" and OLLAMA in str(error)
+assert chunks == [] and isinstance(error, ModelLoadingTimeout), (
+    f"no byte within read_timeout should raise ModelLoadingTimeout before any chunk, but got {len(chunks)} chunks and {error!r}")
+assert error.model == "lab:slow-load" and OLLAMA in str(error), f"the ModelLoadingTimeout should carry the model and url, but str() is {str(error)!r}"
 
 faults = {
     "lab:malformed-line": OllamaProtocolError,
@@ -617,21 +699,24 @@ faults = {
 }
 for model, expected in faults.items():
     chunks, error = collect(OllamaAdapter(OLLAMA, model), HELLO)
-    assert isinstance(error, expected), f"{model}: {error!r}"
-    assert error.model == model and OLLAMA in str(error), f"{model}: {error}"
-    assert chunks and chunks == healthy[:len(chunks)], f"{model}: the chunks before the fault were lost"
+    assert isinstance(error, expected), f"{model} should raise {expected.__name__}, but the stream gave {len(chunks)} chunks and {error!r}"
+    assert error.model == model and OLLAMA in str(error), f"{model}: the error should carry the model and url, but str() is {str(error)!r}"
+    assert chunks and chunks == healthy[:len(chunks)], (
+        f"{model}: the chunks before the fault should arrive intact, as the healthy stream's first {len(chunks)}, but they differ or are missing")
 chunks, error = collect(OllamaAdapter(OLLAMA, "lab:malformed-line"), HELLO)
-assert '{"model":"lab:malformed-line"' in str(error), "the error should carry the offending line"
+assert '{"model":"lab:malformed-line"' in str(error), f"the protocol error should carry the offending line, but str() is {str(error)!r}"
 chunks, error = collect(OllamaAdapter(OLLAMA, "lab:error-mid-stream"), HELLO)
-assert "an error was encountered while running the model" in str(error)
+assert "an error was encountered while running the model" in str(error), f"the server error should carry the engine's message, but str() is {str(error)!r}"
 
 chunks, error = collect(OllamaAdapter(OLLAMA, "lab:http-500"), HELLO)
-assert chunks == [] and isinstance(error, OllamaServerError) and error.status == 500, repr(error)
-assert "llama runner process has terminated" in str(error) and error.model == "lab:http-500"
+assert chunks == [] and "llama runner process has terminated" in str(error) and error.model == "lab:http-500", (
+    f"an HTTP 500 should raise before any chunk with Ollama's message and the model, but got {len(chunks)} chunks and {str(error)!r}")
 chunks, error = collect(OllamaAdapter(OLLAMA, "no-such-model:latest"), HELLO)
-assert chunks == [] and isinstance(error, OllamaServerError) and error.status == 404, repr(error)
-assert "not found" in str(error)
+assert chunks == [] and isinstance(error, OllamaServerError) and error.status == 404 and "not found" in str(error), (
+    f"an unknown model should raise OllamaServerError with status 404 and Ollama's 'not found', but got {error!r} "
+    f"with status {getattr(error, 'status', None)!r}")
 ### END HIDDEN TESTS
+print("✓ stream, when things go wrong: every check in this cell passed")
 
 # %% [markdown]
 # ## Falling back to another engine
@@ -715,41 +800,65 @@ class Fallback:
         ### END SOLUTION
 
 
+# %% [markdown]
+# ### Hints for exercise 4
+#
+# <details><summary>Hint 1 · A flag per adapter</summary>For each adapter, set `started = False`, then
+# `for chunk in adapter.stream(...)`: set `started` and `self.served_by` on the first chunk, and yield
+# every chunk. When the loop ends, `return`: the next adapters are never started.</details>
+#
+# <details><summary>Hint 2 · Which errors move on</summary>Catch only `OllamaUnavailable`. Inside the
+# handler, `if started: raise` (part of the reply is out); otherwise record `(adapter, error)` in
+# `self.skipped` and go to the next adapter. Every other error passes through untouched.</details>
+
 # %% nbgrader={"grade": true, "grade_id": "test_fallback", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 down = ScriptedAdapter("down", error=OllamaUnavailable("connection refused", url="http://127.0.0.1:1"))
 up = ScriptedAdapter("up", chunks=ANSWER)
 fallback = Fallback([down, up])
-assert list(fallback.stream(HELLO)) == ANSWER
-assert fallback.served_by is up and [adapter for adapter, _ in fallback.skipped] == [down]
+got = list(fallback.stream(HELLO))
+assert got == ANSWER, f"with the first adapter down, the second one's chunks {ANSWER!r} were expected, but got {got!r}"
+got = (fallback.served_by, [adapter for adapter, _ in fallback.skipped])
+assert got == (up, [down]), f"served_by should be the 'up' adapter and skipped should hold the 'down' one, but got {got!r}"
+crashed = OllamaServerError("llama runner process has terminated", url="http://a", model=MODEL, status=500)
+failing, spare = ScriptedAdapter("failing", error=crashed), ScriptedAdapter("spare", chunks=ANSWER)
+chunks, error = collect(Fallback([failing, spare]), HELLO)
+assert error is crashed and spare.calls == 0, (
+    f"a server error is not 'unavailable': it should reach the caller and the spare should not start, but the "
+    f"caller got {error!r} and the spare was started {spare.calls} time(s)")
 ### BEGIN HIDDEN TESTS
 refused = OllamaUnavailable("connection refused", url="http://127.0.0.1:1")
 first, second = ScriptedAdapter("first", chunks=ANSWER), ScriptedAdapter("second", chunks=ANSWER)
 fallback = Fallback([first, second])
-assert list(fallback.stream(HELLO)) == ANSWER and fallback.served_by is first
-assert second.calls == 0, "the second adapter was started though the first one served"
+got = list(fallback.stream(HELLO))
+assert got == ANSWER and fallback.served_by is first, f"the first adapter should serve {ANSWER!r}, but got {got!r} from {fallback.served_by!r}"
+assert second.calls == 0, f"the second adapter should not start when the first one served, but it was started {second.calls} time(s)"
 
-# unavailable after a chunk was yielded: no fallback, the error reaches the caller
 halfway = ScriptedAdapter("halfway", chunks=ANSWER[:1], error=refused)
 spare = ScriptedAdapter("spare", chunks=ANSWER)
 chunks, error = collect(Fallback([halfway, spare]), HELLO)
-assert isinstance(error, OllamaUnavailable) and chunks == ANSWER[:1], (chunks, error)
-assert spare.calls == 0, "fell back after part of the reply was out"
+assert isinstance(error, OllamaUnavailable) and chunks == ANSWER[:1], (
+    f"an adapter that becomes unavailable after a chunk should end the stream with that error after its chunk, "
+    f"but got chunks {chunks!r} and {error!r}")
+assert spare.calls == 0, f"after part of the reply went out there is no falling back, but the spare was started {spare.calls} time(s)"
 
-# other errors are not "unavailable": no fallback
 for other in (ModelLoadingTimeout("no data within 0.5 s", url="http://a", model=MODEL),
-              OllamaServerError("llama runner process has terminated", url="http://a", model=MODEL, status=500),
               OllamaProtocolError("blank line", url="http://a", model=MODEL, line="")):
     failing, spare = ScriptedAdapter("failing", error=other), ScriptedAdapter("spare", chunks=ANSWER)
     chunks, error = collect(Fallback([failing, spare]), HELLO)
-    assert error is other and chunks == [] and spare.calls == 0, f"fell back on {type(other).__name__}"
+    assert error is other and chunks == [] and spare.calls == 0, (
+        f"{type(other).__name__} is not 'unavailable': it should reach the caller and the spare should not start, "
+        f"but the caller got {error!r} and the spare was started {spare.calls} time(s)")
 
-# everyone down
 one, two = (ScriptedAdapter(name, error=refused) for name in ("one", "two"))
 fallback = Fallback([one, two])
 chunks, error = collect(fallback, HELLO)
-assert isinstance(error, OllamaUnavailable) and chunks == [] and one.calls == two.calls == 1
-assert fallback.served_by is None and len(fallback.skipped) == 2
+assert isinstance(error, OllamaUnavailable) and chunks == [] and one.calls == two.calls == 1, (
+    f"with every adapter down, each should be tried once and OllamaUnavailable raised, but got {error!r} after "
+    f"{one.calls} and {two.calls} tries")
+got = (fallback.served_by, len(fallback.skipped))
+assert got == (None, 2), f"with every adapter down, served_by should be None and skipped hold both, but got {got!r}"
 ### END HIDDEN TESTS
+print("✓ Fallback: every check in this cell passed")
 
 # %% [markdown]
 # With real engines: a daemon that is down, then a healthy one. The skipped adapter's error is
@@ -805,6 +914,11 @@ table
 # end-to-end rate is lower, and much lower for short answers, where the wait for the first
 # token is a large share of the total. Benchmarks that report one "tokens per second" number
 # without saying which one are comparing different things.
+#
+# The streaming rate counts content chunks as tokens. That holds here, where the engine sends
+# one token per chunk, but an engine that packs several tokens into a chunk would look slower
+# than it is. The done chunk's `completion_tokens` is the cross-check: it counts tokens, not
+# chunks.
 #
 # The arrival timeline of one reply from a thinking model shows where the time goes:
 

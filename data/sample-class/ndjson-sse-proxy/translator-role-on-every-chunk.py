@@ -1,6 +1,7 @@
 # %% ChunkTranslator
-# Ollama 0.4.7's /v1 shape: the role on every delta, and the finish reason on the last
-# content chunk instead of a finish chunk of its own. The SDK copes; the spec does not say so.
+# Ollama 0.4.7's /v1 shape: every frame copied into a delta with the role, the done frame too,
+# so the finish reason rides on {"role": "assistant", "content": ""} instead of an empty delta
+# {} (toChunk in openai/openai.go, v0.4.7). The SDK copes; the spec does not say so.
 class ChunkTranslator:
     def __init__(self, model, include_usage=False):
         self.model, self.include_usage = model, include_usage

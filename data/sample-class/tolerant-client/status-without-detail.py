@@ -2,13 +2,14 @@
 # caller gets httpx's "Server error '500 …' for url …", no status and not the engine's words.
 
 # %% chat
-def chat(base_url, model, messages, *, stream=False, timeout=10.0, **params):
+def chat(base_url, model, messages, *, stream=False, timeout=10.0, api_key=None, **params):
     url = f"{base_url.rstrip('/')}/chat/completions"
     body = {"model": model, "messages": messages, "stream": stream, **params}
     if stream:
         body.setdefault("stream_options", {"include_usage": True})
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        with httpx.stream("POST", url, json=body, timeout=timeout) as response:
+        with httpx.stream("POST", url, json=body, headers=headers, timeout=timeout) as response:
             response.raise_for_status()
             if stream:
                 return _streamed_reply(url, sse_payloads(response.iter_lines()))

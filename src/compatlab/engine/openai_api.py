@@ -427,14 +427,16 @@ async def _chat_stream(request: Request, job: Job, model: str, replies: list[Rep
                     yield data
                 if job.fault in ("error-mid-stream", "drop-mid-stream"):
                     return
-        if buffered:  # Ollama 0.4.6–0.7: with tools, everything arrived in one chunk (#9092)
-            delta = {"content": text}
-            if reply.tool_calls:
-                delta["tool_calls"] = _tool_calls(profile, job, reply, streamed=True)
-            yield chunk(index, delta)
         finish = _finish_reason(reply)
-        if profile.finish_on_last_content_chunk:
-            yield chunk(index, {"content": ""}, finish)  # the old layer's "done" frame, content ""
+        if buffered and not reply.tool_calls:
+            # Ollama 0.4.6–0.7 with tools and no call: the buffered text rides on the done
+            # chunk, with the finish reason (server/routes.go@v0.4.7 ChatHandler, #9092)
+            yield chunk(index, {"content": text}, finish)
+            continue
+        if buffered:  # the call, parsed from the buffered text, in one chunk
+            yield chunk(index, {"content": "", "tool_calls": _tool_calls(profile, job, reply, streamed=True)})
+        if profile.finish_delta_keeps_role:
+            yield chunk(index, {"content": ""}, finish)  # the done frame, which carries no text
         else:
             final: dict[str, Any] = {"index": index, "delta": {}, "finish_reason": finish}
             if profile.stop_reason:

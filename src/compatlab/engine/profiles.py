@@ -15,7 +15,7 @@ class Profile:
     # --- /v1 stream shape ---
     role_on_every_chunk: bool
     first_content_null: bool  # first delta is {"role":"assistant","content":null}
-    finish_on_last_content_chunk: bool  # instead of its own chunk with delta {}
+    finish_delta_keeps_role: bool  # the finish chunk's delta is {"role":"assistant","content":""}, not {}
     stream_usage: bool  # honours stream_options.include_usage
     continuous_usage: bool  # honours stream_options.continuous_usage_stats
     tool_args_fragments: int  # 0: whole calls in one delta; n: arguments split in n pieces
@@ -29,6 +29,7 @@ class Profile:
     system_fingerprint: str | None
     owned_by: str
     # --- request handling ---
+    ignores_model_name: bool  # one model behind /v1: any name is served by it (no 404)
     validates_params: bool  # OpenAI ranges for temperature, top_p, penalties, n, best_of
     honours_tool_choice: bool
     honours_n: bool
@@ -47,11 +48,11 @@ PROFILES: dict[str, Profile] = {
     # unchecked (issues #8421, #17921) -- the `ollama-legacy` profile shows that behaviour.
     "ollama": Profile(
         name="ollama", version="0.32.15", native_api=True,
-        role_on_every_chunk=False, first_content_null=False, finish_on_last_content_chunk=False,
+        role_on_every_chunk=False, first_content_null=False, finish_delta_keeps_role=False,
         stream_usage=True, continuous_usage=False, tool_args_fragments=0, buffer_when_tools=False,
         timings=False, stop_reason=False, reasoning_field="reasoning",
         id_style="ollama", tool_id_prefix="call_", system_fingerprint="fp_ollama", owned_by="library",
-        validates_params=True, honours_tool_choice=True, honours_n=False,
+        ignores_model_name=False, validates_params=True, honours_tool_choice=True, honours_n=False,
         # Ollama's ChatCompletionRequest has no max_completion_tokens field [ollama-api.md §4.1].
         honours_max_completion_tokens=False, honours_json_schema=True,
         error_style="ollama",
@@ -59,42 +60,58 @@ PROFILES: dict[str, Profile] = {
         # no finish chunk, no [DONE], the message is lost [ollama-api.md §4.6, code reading].
         error_event_mid_stream=False, done_after_error_event=False,
     ),
-    # Ollama v0.4.7's /v1 [ollama-api.md §0.1, §4.4]: role on every chunk, finish_reason on the
-    # last content chunk, include_usage ignored (it arrived in v0.5.2; issues #4448/#5200), and
-    # with tools the reply is buffered into one chunk (v0.4.6-0.7, issue #9092), and
-    # response_format json_schema is silently ignored (mapped to `format` in v0.5.0, #7900).
+    # Ollama v0.4.7's /v1 [ollama-api.md §0.1, §4.4]: role on every chunk (openai/openai.go@v0.4.7
+    # toChunk copies every native frame into a delta with role "assistant"); finish_reason on its
+    # own chunk, delta {"role":"assistant","content":""}, because the runner's done response
+    # carries no text (llm/server.go@v0.4.7 Completion sends Content and Done in separate calls);
+    # include_usage ignored (it arrived in v0.5.2; issues #4448/#5200). With tools the reply is
+    # buffered (server/routes.go@v0.4.7 ChatHandler, v0.4.6-0.7, issue #9092): a reply without a
+    # call arrives whole on the done chunk, with the finish_reason; a call arrives in one chunk
+    # and the finish chunk follows. response_format json_schema is silently ignored (mapped to
+    # `format` in v0.5.0, #7900). Not modelled: v0.4.7's stream says finish_reason "stop" after
+    # a tool call (toChunk copies done_reason; only toChatCompletion says "tool_calls").
     "ollama-legacy": Profile(
         name="ollama-legacy", version="0.4.7", native_api=True,
-        role_on_every_chunk=True, first_content_null=False, finish_on_last_content_chunk=True,
+        role_on_every_chunk=True, first_content_null=False, finish_delta_keeps_role=True,
         stream_usage=False, continuous_usage=False, tool_args_fragments=0, buffer_when_tools=True,
         timings=False, stop_reason=False, reasoning_field="reasoning",
         id_style="ollama", tool_id_prefix="call_", system_fingerprint="fp_ollama", owned_by="library",
-        validates_params=False, honours_tool_choice=False, honours_n=False,
+        ignores_model_name=False, validates_params=False, honours_tool_choice=False, honours_n=False,
         honours_max_completion_tokens=False, honours_json_schema=False,
         error_style="ollama", error_event_mid_stream=False, done_after_error_event=False,
     ),
     # llama.cpp's llama-server [ollama-api.md §5.1]: first chunk content null, `timings` on the
     # last chunk, incremental tool-call arguments, numeric error `code`, no /api routes,
-    # `data: {"error": ...}` mid-stream since PR #16109.
+    # `data: {"error": ...}` mid-stream since PR #16109. A single-model llama-server never checks
+    # the request's `model`: it only copies it into the reply (tools/server/server.cpp@b6097
+    # params_from_json_cmpl), so an unknown name is served by its one model; only router mode
+    # (started without a model) refuses an unknown name, with a 400 "model '…' not found"
+    # (tools/server/server-models.cpp router_validate_model). Here an unknown name gets
+    # lab:latest (lab-embed:latest for embeddings); the lab's own tags still pick a model or fault.
     "llamacpp": Profile(
         name="llamacpp", version="b6097", native_api=False,
-        role_on_every_chunk=False, first_content_null=True, finish_on_last_content_chunk=False,
+        role_on_every_chunk=False, first_content_null=True, finish_delta_keeps_role=False,
         stream_usage=True, continuous_usage=False, tool_args_fragments=3, buffer_when_tools=False,
         timings=True, stop_reason=False, reasoning_field="reasoning_content",
         id_style="llamacpp", tool_id_prefix="", system_fingerprint="b6097-9515c613", owned_by="llamacpp",
-        validates_params=False, honours_tool_choice=True, honours_n=True,
+        ignores_model_name=True, validates_params=False, honours_tool_choice=True, honours_n=True,
         honours_max_completion_tokens=True, honours_json_schema=True,
         error_style="llamacpp", error_event_mid_stream=True, done_after_error_event=False,
     ),
-    # vLLM's OpenAI server [ollama-api.md §5.2]: `stop_reason` on choices, incremental tool
-    # arguments, stream_options.continuous_usage_stats, `reasoning_content`, numeric `code`.
+    # vLLM 0.11.0's OpenAI server [ollama-api.md §5.2]: `stop_reason` on choices, incremental tool
+    # arguments, stream_options.continuous_usage_stats, `reasoning_content`, numeric `code`; its
+    # usage has prompt_tokens_details but no completion_tokens_details
+    # (vllm/entrypoints/openai/protocol.py UsageInfo). Changed since: vLLM PR #27752 (merged
+    # 2025-10-29, after 0.11.0) renamed reasoning_content to `reasoning`, keeping the old name
+    # for a while, and PR #33402 (January 2026) removed reasoning_content: a current vLLM
+    # streams `reasoning`, as Ollama does.
     "vllm": Profile(
         name="vllm", version="0.11.0", native_api=False,
-        role_on_every_chunk=False, first_content_null=False, finish_on_last_content_chunk=False,
+        role_on_every_chunk=False, first_content_null=False, finish_delta_keeps_role=False,
         stream_usage=True, continuous_usage=True, tool_args_fragments=4, buffer_when_tools=False,
         timings=False, stop_reason=True, reasoning_field="reasoning_content",
         id_style="vllm", tool_id_prefix="chatcmpl-tool-", system_fingerprint=None, owned_by="vllm",
-        validates_params=True, honours_tool_choice=True, honours_n=True,
+        ignores_model_name=False, validates_params=True, honours_tool_choice=True, honours_n=True,
         honours_max_completion_tokens=True, honours_json_schema=True,
         # serving_chat.py yields [DONE] after its error event too
         error_style="vllm", error_event_mid_stream=True, done_after_error_event=True,

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 
 from fastapi import Request
 
-from compatlab.engine.catalog import LabModel, find_model
+from compatlab.engine.catalog import MODELS, LabModel, find_model
 from compatlab.engine.errors import ApiError
 from compatlab.engine.lab_model import BadConversation, Conversation, Reply, plan_reply
 from compatlab.engine.runtime import ClientGone, EngineState, Timing
@@ -44,9 +44,12 @@ def state_of(request: Request) -> EngineState:
 
 def find(state: EngineState, name: str, *, capability: str) -> Job:
     """The job for a model name, or the error Ollama gives."""
-    if not name:
-        raise ApiError(400, "model is required")
     model = find_model(name)
+    if model is None and state.profile.ignores_model_name:
+        # a single-model llama-server serves any name with its one model
+        model = next(m for m in MODELS if capability in m.capabilities and m.fault is None)
+    if not name and model is None:
+        raise ApiError(400, "model is required")
     if model is None:
         raise ApiError(404, f"model '{name}' not found")
     if capability not in model.capabilities:

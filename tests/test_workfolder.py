@@ -70,7 +70,7 @@ def test_a_changed_release_is_put_beside_the_learners_notebook_and_reported(rele
     assert sync(release, work, TODAY) == []  # offered once, not again on every start
     # a second update the same day gets a name of its own: the learner may have started on the first
     edit(release / LESSON, "another update")
-    prepare_work(work, release)
+    prepare_work(work, release, TODAY)
     said = capsys.readouterr().out
     assert "first-contact/first-contact.release-2031-05-17-2.ipynb" in said
     assert (work / "first-contact" / "first-contact.release-2031-05-17.ipynb").is_file()

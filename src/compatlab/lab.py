@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -46,9 +47,9 @@ def _start_real_tier(env: dict) -> EngineProcess | None:
     return front
 
 
-def prepare_work(work: Path, lessons: Path = LESSONS) -> None:
+def prepare_work(work: Path, lessons: Path = LESSONS, today: date | None = None) -> None:
     """Fill the work folder from the release and say what changed."""
-    changes = workfolder.sync(lessons, work)
+    changes = workfolder.sync(lessons, work, today)
     copied = [change for change in changes if change.kind == "copied"]
     if copied:
         print(f"Copied {len(copied)} notebook(s) from the release into your work folder {work}")

@@ -136,3 +136,10 @@ def test_lab_starts_jupyter_on_the_work_folder_with_an_engine_and_the_variables(
         with pytest.raises(httpx.ConnectError):  # the engines went with it
             httpx.get(url)
     assert not Path(f"/proc/{jupyter}").exists() or b"zombie" in Path(f"/proc/{jupyter}/status").read_bytes().lower()
+
+
+def test_lab_help_says_port_is_jupyters_and_engine_port_the_engines():
+    result = _run("lab", "--help")
+    assert result.returncode == 0
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip().startswith("--")}
+    assert "JupyterLab's port" in lines["--port"] and "the lab engine's port" in lines["--engine-port"]

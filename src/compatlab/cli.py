@@ -135,8 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                               description="JupyterLab for learners on the work folder, which it fills from lessons/ "
                                           "on first use and never overwrites; any other arguments (e.g. --no-browser) "
                                           "go to `jupyter lab` unchanged.")
-    lab.add_argument("--port", type=int, default=None, help="JupyterLab's port (default: Jupyter's own, 8888)")
-    lab.add_argument("--engine-port", type=int, default=DEFAULT_ENGINE_PORT,
+    lab.add_argument("--port", type=int, default=None, metavar="N", help="JupyterLab's port (default: Jupyter's own, 8888)")
+    lab.add_argument("--engine-port", type=int, default=DEFAULT_ENGINE_PORT, metavar="N",
                      help=f"the lab engine's port, if one is started (default: {DEFAULT_ENGINE_PORT}; 0 picks a free one)")
     lab.add_argument("--work", metavar="DIR", default=None, help="your work folder (default: work/ in the kit)")
     lab.set_defaults(func=_lab)

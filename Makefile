@@ -48,8 +48,9 @@ demo: install sandbox ## the main job: autograde data/sample-class, report under
 test: install real browser sandbox ## the whole suite, the real-engine and browser tests included
 	$(RUN) $(BIN)/python -m pytest
 
-lab: install       ## JupyterLab on lessons/, with an engine and OLLAMA_HOST / OPENAI_BASE_URL set
-	$(RUN) $(BIN)/compatlab lab
+# ARGS go to `compatlab lab`: make lab ARGS="--port 9999 --no-browser"
+lab: install       ## JupyterLab on your work folder (work/, filled from lessons/), an engine, OLLAMA_HOST / OPENAI_BASE_URL set
+	$(RUN) $(BIN)/compatlab lab $(ARGS)
 
 release: install   ## regenerate lessons/ and data/sample-class/submitted from solutions/
 	$(RUN) $(BIN)/compatlab release

@@ -24,3 +24,10 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 
 # A lesson's cells talk to local engines in milliseconds; a minute is room for a slow machine.
 c.Execute.timeout = 60
+
+# What a learner's copy has where a solution was. nbgrader's default, a bare
+# `raise NotImplementedError()`, stops Run All at the first unanswered exercise without a word, and
+# its test cells fail on a message-less exception; this one says what is wrong and what to do.
+c.ClearSolutions.code_stub = {
+    "python": '# YOUR CODE HERE\nraise NotImplementedError("this exercise is not answered yet: replace this line with your code")',
+}

@@ -10,7 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from compatlab.grader.course import Course
 from compatlab.process import EngineProcess
+
+COURSE = Course()
 
 COMPATLAB = [sys.executable, "-m", "compatlab"]
 
@@ -87,10 +90,11 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_lab_starts_jupyter_with_an_engine_and_the_variables():
-    port = _free_port()
-    lab = subprocess.Popen([*COMPATLAB, "lab", "--port", "0", "--no-browser", f"--ServerApp.port={port}",
-                            "--IdentityProvider.token=compatlab-test"],
+def test_lab_starts_jupyter_on_the_work_folder_with_an_engine_and_the_variables(tmp_path):
+    port = _free_port()  # --port is Jupyter's; --engine-port the lab engine's
+    work = tmp_path / "work"
+    lab = subprocess.Popen([*COMPATLAB, "lab", "--port", str(port), "--engine-port", "0", "--no-browser",
+                            "--work", str(work), "--IdentityProvider.token=compatlab-test"],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                            env={**os.environ, "OLLAMA_HOST": f"127.0.0.1:{_free_port()}"})
     try:
@@ -106,7 +110,13 @@ def test_lab_starts_jupyter_with_an_engine_and_the_variables():
                 pass
             time.sleep(0.25)
         assert contents is not None and contents.status_code == 200
-        assert "README.md" in [item["name"] for item in contents.json()["content"]]  # rooted at lessons/
+        listed = {item["name"] for item in contents.json()["content"]}
+        # rooted at the work folder, filled from the release; the state file is hidden
+        assert listed == {"start-here.ipynb", *COURSE.assignments()}, listed
+        assert (work / "first-contact" / "first-contact.ipynb").is_file()
+        # the learner's Jupyter: no formgrader (the instructor's), nbgrader's validate for learners
+        assert httpx.get(f"http://127.0.0.1:{port}/formgrader", headers={"Authorization": "token compatlab-test"},
+                         timeout=10).status_code == 404
         lesson = httpx.get(f"http://127.0.0.1:{port}/api/contents/compat-harness/compat-harness.ipynb",
                            headers={"Authorization": "token compatlab-test"}, timeout=10).json()
         assert lesson["type"] == "notebook" and lesson["content"]["cells"][0]["cell_type"] == "markdown"
@@ -126,3 +136,10 @@ def test_lab_starts_jupyter_with_an_engine_and_the_variables():
         with pytest.raises(httpx.ConnectError):  # the engines went with it
             httpx.get(url)
     assert not Path(f"/proc/{jupyter}").exists() or b"zombie" in Path(f"/proc/{jupyter}/status").read_bytes().lower()
+
+
+def test_lab_help_says_port_is_jupyters_and_engine_port_the_engines():
+    result = _run("lab", "--help")
+    assert result.returncode == 0
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip().startswith("--")}
+    assert "JupyterLab's port" in lines["--port"] and "the lab engine's port" in lines["--engine-port"]

@@ -50,8 +50,8 @@ def test_release_check_notices_a_master_edited_without_a_release(tmp_path):
     for folder in ("solutions", "lessons", "grader", "data"):
         shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("*.ipynb.orig"))
     master = tmp_path / "solutions" / "compat-harness" / "compat-harness.py"
-    master.write_text(master.read_text().replace("# # Lesson 1 · A compatibility harness",
-                                                 "# # Lesson 1 · A compatibility harness, revised"))
+    master.write_text(master.read_text().replace("# # Lesson 2 of 6 · A compatibility harness",
+                                                 "# # Lesson 2 of 6 · A compatibility harness, revised"))
     stale = stale_files(Course(tmp_path))
     assert "lessons/compat-harness/compat-harness.ipynb" in stale
     submitted = tmp_path / "data" / "sample-class" / "submitted"
@@ -95,5 +95,5 @@ def test_released_cells_keep_their_nbgrader_roles(assignment):
     graded = [c for c in cells if c.metadata.get("nbgrader", {}).get("grade")]
     answers = [c for c in cells if c.metadata.get("nbgrader", {}).get("solution")]
     assert graded and all(c.metadata["nbgrader"]["locked"] and c.metadata["nbgrader"]["points"] > 0 for c in graded)
-    assert answers and all("raise NotImplementedError()" in c.source for c in answers)
+    assert answers and all('raise NotImplementedError("this exercise is not answered yet' in c.source for c in answers)
     assert all(not c.get("outputs") for c in cells if c.cell_type == "code")  # released without outputs

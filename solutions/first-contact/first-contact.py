@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # Lesson 1 · First contact
+# # Lesson 1 of 6 · First contact
 #
 # Before comparing engines, building proxies or writing adapters, you need a clear picture of
 # what is running, where it listens, and what actually travels over the wire when a model
@@ -233,7 +233,7 @@ for line in sse_lines[:6] + ["…"] + sse_lines[-4:]:
 # newlines already removed), return the list of frames, one dict per line, in order. A line that is not a JSON
 # **object** (a blank line, a line cut short, a bare `[1, 2]` or `"text"`) is a broken
 # stream: raise `ValueError` saying which line. Do not skip it: a skipped line is a piece of
-# the answer silently lost. (Lesson 4 turns these into error classes an operator can act on.)
+# the answer silently lost. (Lesson 4, `ollama-adapter`, turns these into error classes an operator can act on.)
 
 # %% [markdown]
 # #### Hints for exercise 1

@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # Lesson 3 · An OllamaAdapter
+# # Lesson 4 of 6 · An OllamaAdapter
 #
 # An application that talks to a local model rarely talks to just one. It runs Ollama on a
 # laptop, llama-server on a build box, vLLM in production, and a hosted API when all of them

@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # Lesson 5 · A tolerant client
+# # Lesson 5 of 6 · A tolerant client
 #
 # "OpenAI-compatible" engines agree on the big picture and disagree in the details: where the
 # text is, what shape tool arguments take, what the token counts are called, how a stream ends
@@ -554,7 +554,7 @@ print("✓ read_usage: every check in this cell passed")
 # %% [markdown]
 # ## Exercise 4 · An SSE reader that survives real streams
 #
-# Lesson 1's `parse_sse` read a whole body. A client needs the same rules *while the bytes
+# The `parse_sse` of Lesson 1 (`first-contact`) read a whole body. A client needs the same rules *while the bytes
 # arrive*, plus what real engines add. Write the generator `sse_payloads(lines)`: it takes an
 # iterable of lines (as `response.iter_lines()` gives them, without line endings) and yields
 # each event's JSON object **as soon as the blank line that ends it arrives**:

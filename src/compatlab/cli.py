@@ -71,9 +71,12 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
-    from compatlab.lab import run_lab
+    from pathlib import Path
 
-    return run_lab(port=args.port, extra=args.jupyter_args)
+    from compatlab.lab import WORK, run_lab
+
+    return run_lab(port=args.port, engine_port=args.engine_port, work=Path(args.work).resolve() if args.work else WORK,
+                   extra=args.jupyter_args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,9 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--out", metavar="DIR", help="where the traces go (default: data/traces)")
     record.set_defaults(func=_record)
 
-    lab = commands.add_parser("lab", help="JupyterLab on lessons/ with an engine running")
-    lab.add_argument("--port", type=int, default=DEFAULT_ENGINE_PORT, help="lab engine port if one is started")
-    # any other arguments (e.g. --no-browser) go to `jupyter lab` unchanged
+    lab = commands.add_parser("lab", help="JupyterLab on your work folder (filled from lessons/), with an engine running",
+                              description="JupyterLab for learners on the work folder, which it fills from lessons/ "
+                                          "on first use and never overwrites; any other arguments (e.g. --no-browser) "
+                                          "go to `jupyter lab` unchanged.")
+    lab.add_argument("--port", type=int, default=None, metavar="N", help="JupyterLab's port (default: Jupyter's own, 8888)")
+    lab.add_argument("--engine-port", type=int, default=DEFAULT_ENGINE_PORT, metavar="N",
+                     help=f"the lab engine's port, if one is started (default: {DEFAULT_ENGINE_PORT}; 0 picks a free one)")
+    lab.add_argument("--work", metavar="DIR", default=None, help="your work folder (default: work/ in the kit)")
     lab.set_defaults(func=_lab)
     return parser
 

@@ -8,6 +8,7 @@ reaches the release.
 
 import os
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,27 @@ import nbformat
 from traitlets.config import PyFileConfigLoader
 
 REPO = Path(__file__).resolve().parents[3]
+
+
+class CourseFileError(ValueError):
+    """solutions/course.toml and the masters disagree."""
+
+
+@dataclass(frozen=True)
+class LessonPlan:
+    """One lesson as solutions/course.toml lists it."""
+
+    number: int
+    of: int  # how many lessons the course has
+    name: str
+    title: str
+    time: str
+    prerequisites: tuple[str, ...]
+
+    @property
+    def heading(self) -> str:
+        """The notebook's title, its master's first line: `Lesson 2 of 6 · A compatibility harness`."""
+        return f"Lesson {self.number} of {self.of} · {self.title}"
 
 
 @dataclass(frozen=True)
@@ -34,9 +56,33 @@ class Course:
     def config_file(self) -> Path:
         return self.root / "grader" / "nbgrader_config.py"
 
+    @property
+    def course_file(self) -> Path:
+        return self.solutions / "course.toml"
+
+    def plan(self) -> list[LessonPlan]:
+        """The lessons in course order, from solutions/course.toml; each must have a master."""
+        lessons = tomllib.loads(self.course_file.read_text())["lesson"]
+        plan = [LessonPlan(number, len(lessons), entry["name"], entry["title"], entry["time"],
+                           tuple(entry.get("prerequisites", ()))) for number, entry in enumerate(lessons, 1)]
+        names = [lesson.name for lesson in plan]
+        masters = {d.name for d in self.solutions.iterdir() if (d / f"{d.name}.py").is_file()}
+        problems = [f"{name} is listed twice" for name in sorted(set(names)) if names.count(name) > 1]
+        problems += [f"{name} has no master solutions/{name}/{name}.py" for name in names if name not in masters]
+        problems += [f"solutions/{name}/{name}.py is not listed" for name in sorted(masters - set(names))]
+        problems += [f"{lesson.name} needs {before}, which does not come before it"
+                     for lesson in plan for before in lesson.prerequisites if before not in names[:lesson.number - 1]]
+        if problems:
+            raise CourseFileError(f"{self.course_file}: " + "; ".join(problems))
+        return plan
+
     def assignments(self) -> list[str]:
-        """Every lesson that has a master: solutions/<name>/<name>.py."""
-        return sorted(d.name for d in self.solutions.iterdir() if (d / f"{d.name}.py").is_file())
+        """Every lesson, in course order (solutions/course.toml)."""
+        return [lesson.name for lesson in self.plan()]
+
+    def needs(self) -> str:
+        """What a learner should know before the first lesson."""
+        return tomllib.loads(self.course_file.read_text())["needs"]
 
     def master(self, assignment: str) -> Path:
         return self.solutions / assignment / f"{assignment}.py"
@@ -65,11 +111,26 @@ class Course:
         return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
 
+# What ipykernel reports as `language_info` (IPythonKernel.language_info), less the Python
+# version, which depends on the machine: JupyterLab writes the kernel's language_info into a
+# notebook it opens, which marks a notebook without it modified and makes autosave rewrite it.
+# `compatlab lab` adds the version when it copies a lesson into the work folder (lab.py).
+LANGUAGE_INFO = {
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "name": "python",
+    "nbconvert_exporter": "python",
+    "pygments_lexer": "ipython3",
+}
+
+
 def read_master(path: Path) -> nbformat.NotebookNode:
     """A master as a clean notebook: stable cell ids, no jupytext bookkeeping, so that
     regenerating an unchanged lesson gives byte-identical files."""
     notebook = jupytext.read(path)
     notebook.metadata.pop("jupytext", None)
+    notebook.metadata["language_info"] = dict(LANGUAGE_INFO)
     for index, cell in enumerate(notebook.cells):
         cell.metadata.pop("lines_to_next_cell", None)
         cell.id = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell-{index}"

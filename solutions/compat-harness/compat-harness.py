@@ -1024,3 +1024,18 @@ print("✓ TRIAGE: every check in this cell passed")
 # A harness that turns "is it compatible?" into a table you can rerun whenever an engine
 # or a model changes. Keep it: the next lessons build the shims it asks for, starting with
 # an NDJSON→SSE proxy in front of Ollama's native API.
+
+# %% [markdown]
+# ## Check your work
+#
+# Save the notebook (Ctrl+S), then run the cell below. It grades the notebook **as saved** the
+# way your instructor's `compatlab grade` will: in the same sandbox, hidden tests included
+# (unless your course keeps them for grading; the table then says so). You see each test's
+# verdict, points and message, never the tests' code; a failure that looks like a known
+# mistake names it and points to the hint. `check("check_chat")` shows one exercise's tests;
+# from a terminal, `compatlab check compat-harness.ipynb` does the same.
+
+# %% nbgrader={"grade": false, "grade_id": "check_your_work", "locked": true, "schema_version": 3, "solution": false, "task": false}
+from compatlab.selfcheck import check
+
+check()

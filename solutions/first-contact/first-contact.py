@@ -959,3 +959,18 @@ plt.show()
 # the rules say. You can measure what a user feels (time to first token, gaps, tokens per
 # second) and you know why `(n − 1) / (last − first)` is the honest decoding speed. The next
 # lesson uses all of it to test how "OpenAI-compatible" each engine really is.
+
+# %% [markdown]
+# ## Check your work
+#
+# Save the notebook (Ctrl+S), then run the cell below. It grades the notebook **as saved** the
+# way your instructor's `compatlab grade` will: in the same sandbox, hidden tests included
+# (unless your course keeps them for grading; the table then says so). You see each test's
+# verdict, points and message, never the tests' code; a failure that looks like a known
+# mistake names it and points to the hint. `check("parse_ndjson")` shows one exercise's tests;
+# from a terminal, `compatlab check first-contact.ipynb` does the same.
+
+# %% nbgrader={"grade": false, "grade_id": "check_your_work", "locked": true, "schema_version": 3, "solution": false, "task": false}
+from compatlab.selfcheck import check
+
+check()

@@ -956,3 +956,18 @@ print("median time to first token on the unpaced engine (ms):", ttft.median().ro
 # act on. Ollama's own `/v1` does the translation too, and for most apps that is the right
 # choice. Now you know what it does underneath, where it falls short, and what a proxy of
 # your own must get right if you need auth, observability or request shaping in front of it.
+
+# %% [markdown]
+# ## Check your work
+#
+# Save the notebook (Ctrl+S), then run the cell below. It grades the notebook **as saved** the
+# way your instructor's `compatlab grade` will: in the same sandbox, hidden tests included
+# (unless your course keeps them for grading; the table then says so). You see each test's
+# verdict, points and message, never the tests' code; a failure that looks like a known
+# mistake names it and points to the hint. `check("native_request")` shows one exercise's tests;
+# from a terminal, `compatlab check ndjson-sse-proxy.ipynb` does the same.
+
+# %% nbgrader={"grade": false, "grade_id": "check_your_work", "locked": true, "schema_version": 3, "solution": false, "task": false}
+from compatlab.selfcheck import check
+
+check()

@@ -963,3 +963,18 @@ plt.show()
 # an error that says what happened, where, and to which model, never hangs on a dead host,
 # and an orchestrator that uses those errors to fall back safely. The same interface takes an
 # adapter for `/v1` engines next: only the translation changes, not the application.
+
+# %% [markdown]
+# ## Check your work
+#
+# Save the notebook (Ctrl+S), then run the cell below. It grades the notebook **as saved** the
+# way your instructor's `compatlab grade` will: in the same sandbox, hidden tests included
+# (unless your course keeps them for grading; the table then says so). You see each test's
+# verdict, points and message, never the tests' code; a failure that looks like a known
+# mistake names it and points to the hint. `check("to_chunk")` shows one exercise's tests;
+# from a terminal, `compatlab check ollama-adapter.ipynb` does the same.
+
+# %% nbgrader={"grade": false, "grade_id": "check_your_work", "locked": true, "schema_version": 3, "solution": false, "task": false}
+from compatlab.selfcheck import check
+
+check()

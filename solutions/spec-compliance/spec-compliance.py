@@ -1392,3 +1392,18 @@ for label, (base_url, model) in real_engines().items():
 # decoded as the bytes the spec defines, `n` and `best_of`, and vLLM's extensions tolerated as
 # a strict client must. Pointed at a pull request, it reviews the wire, not the code; pointed at
 # a new engine release, it tells you which shims your application still needs.
+
+# %% [markdown]
+# ## Check your work
+#
+# Save the notebook (Ctrl+S), then run the cell below. It grades the notebook **as saved** the
+# way your instructor's `compatlab grade` will: in the same sandbox, hidden tests included
+# (unless your course keeps them for grading; the table then says so). You see each test's
+# verdict, points and message, never the tests' code; a failure that looks like a known
+# mistake names it and points to the hint. `check("is_openai_error")` shows one exercise's tests;
+# from a terminal, `compatlab check spec-compliance.ipynb` does the same.
+
+# %% nbgrader={"grade": false, "grade_id": "check_your_work", "locked": true, "schema_version": 3, "solution": false, "task": false}
+from compatlab.selfcheck import check
+
+check()

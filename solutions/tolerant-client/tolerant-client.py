@@ -1193,3 +1193,18 @@ plt.show()
 # calls, refuses to pass off a cut-short stream as a reply, and reports every failure as one
 # error with the engine's own words in it. The next lesson turns the question around: instead
 # of tolerating engines, you check them against the spec.
+
+# %% [markdown]
+# ## Check your work
+#
+# Save the notebook (Ctrl+S), then run the cell below. It grades the notebook **as saved** the
+# way your instructor's `compatlab grade` will: in the same sandbox, hidden tests included
+# (unless your course keeps them for grading; the table then says so). You see each test's
+# verdict, points and message, never the tests' code; a failure that looks like a known
+# mistake names it and points to the hint. `check("content_text")` shows one exercise's tests;
+# from a terminal, `compatlab check tolerant-client.ipynb` does the same.
+
+# %% nbgrader={"grade": false, "grade_id": "check_your_work", "locked": true, "schema_version": 3, "solution": false, "task": false}
+from compatlab.selfcheck import check
+
+check()

@@ -128,3 +128,22 @@ def test_a_lesson_opens_unmodified_from_the_work_folder_and_its_first_cells_run_
     assert notebook.read_bytes() != copied
     page.screenshot(path=shot, full_page=False)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_the_last_cell_checks_the_saved_notebook_and_shows_the_verdicts(jupyterlab, work, browser_page):
+    page = browser_page
+    page.goto(f"{jupyterlab}/lab/workspaces/check/tree/tolerant-client/tolerant-client.ipynb?token={TOKEN}")
+    cells = page.locator(".jp-NotebookPanel .jp-Cell")
+    expect(cells.first).to_contain_text("Lesson 5 of 6", timeout=60_000)
+    expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=90_000)
+    last = cells.last  # "Check your work": check(), as a learner runs it, on the saved (blank) copy
+    last.scroll_into_view_if_needed()
+    last.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Shift+Enter")
+    try:
+        expect(last.locator(".jp-OutputArea")).to_contain_text("of 15 points", timeout=240_000)
+    except AssertionError:
+        page.screenshot(path=SCREENSHOTS / "check-failed.png")
+        raise
+    shown = last.locator(".jp-OutputArea").inner_text()
+    assert "0 of 15 points" in shown and "test_content_text" in shown and "not answered yet" in shown, shown

@@ -226,3 +226,29 @@ def test_a_relay_takes_no_more_connections_than_its_limit(tmp_path):
     finally:
         relay.kill()
         upstream.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="users per slot exist only when grading as root")
+def test_two_grading_runs_at_once_never_share_a_slots_users(tmp_path):
+    # an instructor's grade and a learner's check on one machine: each run has its own folder,
+    # but the users (and their process budget) are the machine's
+    (tmp_path / "a" / "slots").mkdir(parents=True)
+    (tmp_path / "b" / "slots").mkdir(parents=True)
+    first, held = sandbox.claim_slot(tmp_path / "a")
+    second, also_held = sandbox.claim_slot(tmp_path / "b")
+    assert first != second and sandbox.slot_uids(first) != sandbox.slot_uids(second)
+    held.close()
+    also_held.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="users per slot exist only when grading as root")
+def test_the_next_sandbox_waits_until_the_last_ones_users_are_gone():
+    uid = sandbox.FIRST_UID + 2 * sandbox.SLOTS + 7  # a user no slot uses
+    lingering = subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "sleep", "30"])
+    try:
+        time.sleep(0.3)
+        assert sandbox.wait_for_users_to_leave((uid,), timeout=0.5) is False
+    finally:
+        lingering.kill()
+        lingering.wait()
+    assert sandbox.wait_for_users_to_leave((uid,), timeout=5) is True

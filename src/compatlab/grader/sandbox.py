@@ -27,6 +27,7 @@ import os
 import selectors
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -142,11 +143,17 @@ class EngineBridges:
             process.wait(5)
 
 
+MACHINE_SLOTS = Path("/run/compatlab-slots")  # as root: one set of slots for every grading run
+
+
 def claim_slot(root: Path) -> tuple[int, object]:
     """A slot for this worker process, held (by a lock) until it exits: its relay, and as root
-    its two users, so two workers never share a process budget."""
+    its two users, so two workers never share a process budget. As root the locks are the
+    machine's, not this run's: two runs at once (an instructor's grade, learners' checks) must
+    not hand the same users to two sandboxes."""
+    folder = _machine_slots() if os.geteuid() == 0 else root / "slots"
     for slot in range(SLOTS):
-        handle = open(root / "slots" / str(slot), "w")
+        handle = open(folder / str(slot), "w")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -154,6 +161,17 @@ def claim_slot(root: Path) -> tuple[int, object]:
             continue
         return slot, handle
     raise RuntimeError(f"all {SLOTS} sandbox slots are taken")
+
+
+def _machine_slots() -> Path:
+    try:
+        MACHINE_SLOTS.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(MACHINE_SLOTS)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+        raise RuntimeError(f"{MACHINE_SLOTS} is not a folder only root can write")
+    return MACHINE_SLOTS
 
 
 def slot_uids(slot: int) -> tuple[int, int] | None:
@@ -312,6 +330,8 @@ def run(sandbox: Sandbox, job: bytes) -> Outcome:
         result, log, problem = exchange(process, job, deadline, result_cap, limits.log_bytes)
     finally:
         _end(process, group)
+        if sandbox.uids and not wait_for_users_to_leave(sandbox.uids):
+            log += b"\n[compatlab grader: processes of this sandbox's users were still there 30 s after its end]\n"
     if not problem and group and group.out_of_memory():
         log += f"\n[compatlab grader: the sandbox reached its {limits.memory_mb} MB memory limit]\n".encode()
     return Outcome(result, log, problem)
@@ -380,3 +400,28 @@ def _end(process: subprocess.Popen, group: SandboxGroup | None) -> None:
             pass
     if group:
         group.remove()
+
+
+def wait_for_users_to_leave(uids: tuple[int, ...], timeout: float = 30.0) -> bool:
+    """Wait until no task of these users is left, dying or dead-but-unreaped. The process limit
+    (RLIMIT_NPROC) counts a user's tasks machine-wide, and the next student of this worker runs
+    as the same users: a kernel with hundreds of threads still being torn down would leave the
+    next kernel no room to start ("can't start new thread"). False if some are still there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if not any(_real_uid(pid) in uids for pid in os.listdir("/proc") if pid.isdigit()):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _real_uid(pid: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Uid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

@@ -29,6 +29,13 @@ def compatlab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
                           timeout=timeout, cwd=REPO)
 
 
+def same_words(page_message: str, checked_message: str) -> bool:
+    def words(text):
+        return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
+
+    return words(page_message).startswith(words(checked_message))
+
+
 @pytest.fixture(scope="module")
 def checked():
     """Every sample notebook checked by one `compatlab check --json` run: {(student, lesson): report}."""
@@ -52,7 +59,8 @@ def test_check_gives_every_sample_student_the_verdicts_grade_gives(graded, check
         for result in report["results"]:
             verdict, score, message = graded_rows[result["name"]]
             assert (verdict == "pass") == result["passed"] and score == (result["score"] or 0), (student, result)
-            assert message.startswith(html.escape(result["message"])), (student, result["name"])
+            # the same words; only the port of an engine the notebook served itself may differ
+            assert same_words(message, html.escape(result["message"])), (student, result["name"])
 
 
 def test_check_names_the_known_mistake_of_every_wrong_answer(checked):

@@ -42,7 +42,7 @@ CELLS = [
 def ran(tmp_path_factory):
     box = sandbox.prepare(tmp_path_factory.mktemp("box"), sandbox.Limits(cell_timeout=60), True)
     box.slot, lock = sandbox.claim_slot(sandbox.Path(box.root))
-    box.uids = sandbox.slot_uids(box.slot)
+    box.uids, users = sandbox.claim_users()
     sources = [strict.rewrite(source) if role == "test" else source for role, source in CELLS]
     job = {"cells": [{"index": i, "source": source, "role": role, "label": f"cell {i + 1}"}
                      for i, ((role, _), source) in enumerate(zip(CELLS, sources))],

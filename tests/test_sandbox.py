@@ -72,7 +72,7 @@ def probed(tmp_path_factory):
     assert not sandbox.unavailable(), sandbox.unavailable()
     box = sandbox.prepare(tmp_path_factory.mktemp("box"), sandbox.Limits(cell_timeout=60), True)
     box.slot, lock = sandbox.claim_slot(sandbox.Path(box.root))
-    box.uids = sandbox.slot_uids(box.slot)
+    box.uids, users = sandbox.claim_users()
     outcome = sandbox.run(box, job(box, probe_source()))
     result = json.loads(outcome.result)
     text = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
@@ -229,14 +229,15 @@ def test_a_relay_takes_no_more_connections_than_its_limit(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="users per slot exist only when grading as root")
-def test_two_grading_runs_at_once_never_share_a_slots_users(tmp_path):
-    # an instructor's grade and a learner's check on one machine: each run has its own folder,
+def test_two_grading_runs_at_once_never_share_a_slots_users():
+    # an instructor's grade and a learner's check on one machine: each run has its own relays,
     # but the users (and their process budget) are the machine's
-    (tmp_path / "a" / "slots").mkdir(parents=True)
-    (tmp_path / "b" / "slots").mkdir(parents=True)
-    first, held = sandbox.claim_slot(tmp_path / "a")
-    second, also_held = sandbox.claim_slot(tmp_path / "b")
-    assert first != second and sandbox.slot_uids(first) != sandbox.slot_uids(second)
+    first, held = sandbox.claim_users()
+    second, also_held = sandbox.claim_users()
+    assert first and second and not set(first) & set(second)
+    held.close()
+    again, held = sandbox.claim_users()
+    assert again == first  # a worker's users are free again once it ends
     held.close()
     also_held.close()
 

@@ -66,12 +66,17 @@ def lesson_of(path: Path, course: Course) -> str:
 
 
 def visible_only(course: Course, lessons: list[str], root: Path) -> Course:
-    """A copy of the course whose masters for `lessons` have no hidden tests."""
+    """A copy of the course whose masters for `lessons` have no hidden tests; everything else
+    of solutions/ (the course file, the other lessons) linked as it is."""
     (root / "grader").mkdir(parents=True)
     shutil.copy(course.config_file, root / "grader" / course.config_file.name)
     (root / "lessons").symlink_to(course.lessons)
+    (root / "solutions").mkdir()
+    for entry in course.solutions.iterdir():
+        if entry.name not in lessons:
+            (root / "solutions" / entry.name).symlink_to(entry)
     for lesson in lessons:
-        (root / "solutions" / lesson).mkdir(parents=True)
+        (root / "solutions" / lesson).mkdir()
         master = HIDDEN_BLOCK.sub("", course.master(lesson).read_text())
         (root / "solutions" / lesson / f"{lesson}.py").write_text(master)
     return Course(root)

@@ -143,15 +143,26 @@ class EngineBridges:
             process.wait(5)
 
 
-MACHINE_SLOTS = Path("/run/compatlab-slots")  # as root: one set of slots for every grading run
+MACHINE_SLOTS = Path("/run/compatlab-slots")  # as root: the users' locks, for every grading run
 
 
 def claim_slot(root: Path) -> tuple[int, object]:
-    """A slot for this worker process, held (by a lock) until it exits: its relay, and as root
-    its two users, so two workers never share a process budget. As root the locks are the
-    machine's, not this run's: two runs at once (an instructor's grade, learners' checks) must
-    not hand the same users to two sandboxes."""
-    folder = _machine_slots() if os.geteuid() == 0 else root / "slots"
+    """A slot of this run for this worker process, held (by a lock) until it exits: its relay."""
+    return _claim(root / "slots")
+
+
+def claim_users() -> tuple[tuple[int, int] | None, object]:
+    """As root, two users for this worker process, held (by a lock) until it exits, so two
+    workers never share a process budget. The locks are the machine's, not the run's: two runs
+    at once (an instructor's grade, learners' checks) must never hand the same users to two
+    sandboxes. Not root: no user switch (None)."""
+    if os.geteuid() != 0:
+        return None, None
+    slot, handle = _claim(_machine_slots())
+    return (FIRST_UID + 2 * slot, FIRST_UID + 2 * slot + 1), handle
+
+
+def _claim(folder: Path) -> tuple[int, object]:
     for slot in range(SLOTS):
         handle = open(folder / str(slot), "w")
         try:
@@ -172,11 +183,6 @@ def _machine_slots() -> Path:
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
         raise RuntimeError(f"{MACHINE_SLOTS} is not a folder only root can write")
     return MACHINE_SLOTS
-
-
-def slot_uids(slot: int) -> tuple[int, int] | None:
-    """The slot's (runner, kernel) users as root; None otherwise: no user switch then."""
-    return (FIRST_UID + 2 * slot, FIRST_UID + 2 * slot + 1) if os.geteuid() == 0 else None
 
 
 # ---------------------------------------------------------------- command lines

@@ -29,7 +29,8 @@ ATTEMPTS = 2  # a task whose worker process dies is tried this many times
 _course = None  # this worker's course and nbgrader API, built once
 _api = None
 _box = None  # this worker's sandbox settings, its users included
-_slot = None  # the lock that holds this worker's sandbox users
+_slot = None  # the lock that holds this worker's relay
+_users = None  # the lock that holds this worker's sandbox users (as root)
 
 
 class GradingError(Exception):
@@ -37,11 +38,11 @@ class GradingError(Exception):
 
 
 def _start(course_root: str, paths: dict[str, str], settings: dict) -> None:
-    global _course, _api, _box, _slot
+    global _course, _api, _box, _slot, _users
     _box = sandbox.Sandbox.from_json(settings["SandboxedExecute"]["sandbox"])
     if _box.isolated:  # a relay and (as root) users of its own: a fork bomb spends only this worker's budget
         _box.slot, _slot = sandbox.claim_slot(Path(_box.root))
-        _box.uids = sandbox.slot_uids(_box.slot)
+        _box.uids, _users = sandbox.claim_users()
     _course = Course(Path(course_root))
     _api = _course.nbgrader_api(settings=settings, **paths)
 

@@ -68,3 +68,22 @@ def test_plain_keeps_lines_only_when_asked():
 def test_spreadsheets_never_see_a_formula():
     assert spreadsheet("=HYPERLINK(\"http://evil\")") == "'=HYPERLINK(\"http://evil\")"
     assert spreadsheet("graded") == "graded" and spreadsheet(15.0) == 15.0
+
+
+def test_the_report_escapes_and_shortens_a_failure_message_and_counts_one_lesson(tmp_path):
+    import pandas as pd
+
+    from compatlab.grader.report import SHOWN, LessonResults, write_report
+
+    hostile = "AssertionError: <script>alert(1)</script>" + "y" * 1000
+    grades = pd.DataFrame([{"student": s, "assignment": "lesson-a", "score": score, "max_score": 2.0,
+                            "status": "graded", "test_x": score, "review": ""} for s, score in
+                           (("ada", 2.0), ("bob", 0.0), ("cy", 0.0))])
+    lesson = LessonResults(grades, {"test_x": 2.0}, {"test_x": [hostile, hostile]})
+    other = LessonResults(grades.assign(assignment="lesson-b", score=None), {"test_x": 2.0})
+    write_report(tmp_path / "report.html", grades, {"lesson-a": lesson, "lesson-b": other}, tmp_path / "feedback")
+    page = (tmp_path / "report.html").read_text()
+    assert "<script>" not in page and "AssertionError: &lt;script&gt;alert(1)&lt;/script&gt;yyy" in page
+    assert "y" * SHOWN not in page  # shortened
+    assert "<td><code>test_x</code></td><td class=num>1 / 3</td><td class=num>33 %</td>" in page
+    assert "<td class=num>2 of 2</td>" in page and "No submission of this lesson was graded" in page

@@ -53,8 +53,8 @@ def test_the_solution_scores_full_marks_on_every_cell(graded, assignment):
     row = rows[("reference-solution", assignment)]
     score, most = points(row)
     assert most > 0 and score == most
-    cells = [name for name in graded_cells(assignment) if name in row]
-    assert cells == graded_cells(assignment) and all(float(row[name]) > 0 for name in cells)
+    cells = [name for name in graded_cells(assignment) if f"{assignment}/{name}" in row]
+    assert cells == graded_cells(assignment) and all(float(row[f"{assignment}/{name}"]) > 0 for name in cells)
 
 
 def graded_cells(assignment: str) -> list[str]:
@@ -85,8 +85,8 @@ def test_each_wrong_answer_loses_the_points_of_the_cells_it_gets_wrong(graded, s
     cells = STUDENTS[(student, assignment)].loses
     assert cells, f"the manifest should say which test cells {student} fails"
     for cell in cells:
-        assert float(rows[(student, assignment)][cell]) == 0, cell
-        assert float(rows[("reference-solution", assignment)][cell]) > 0, cell
+        assert float(rows[(student, assignment)][f"{assignment}/{cell}"]) == 0, cell
+        assert float(rows[("reference-solution", assignment)][f"{assignment}/{cell}"]) > 0, cell
 
 
 def test_every_failure_of_a_wrong_answer_says_what_was_expected(graded):
@@ -152,7 +152,8 @@ def test_feedback_shows_each_test_with_its_points_but_no_hidden_test_code(graded
         page = html.unescape((out / "feedback" / student / assignment / f"{assignment}.html").read_text())
         row = rows[(student, assignment)]
         for cell in graded_cells(assignment):
-            assert f"{cell}</code></td><td>{'passed' if float(row[cell]) > 0 else 'failed'}" in page, (student, cell)
+            passed = float(row[f"{assignment}/{cell}"]) > 0
+            assert f"{cell}</code></td><td>{'passed' if passed else 'failed'}" in page, (student, cell)
         leaked = [line for line in hidden_test_lines(assignment) if line in page]
         assert not leaked, f"{student}/{assignment} feedback shows hidden test code: {leaked[:3]}"
     # a failing test says why, in the words of the check that failed
@@ -214,9 +215,95 @@ def test_the_report_embeds_its_figures_and_links_every_feedback_page(graded):
     _, out, _ = graded
     report = (out / "report.html").read_text()
     images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', report)
-    assert images == ["pass rate per exercise", "score distribution"]
+    assert images == [f"{lesson}: {chart}" for lesson in ASSIGNMENTS
+                      for chart in ("pass rate per exercise", "score distribution")]
     for student, assignment in STUDENTS:
         assert f'href="feedback/{student}/{assignment}/{assignment}.html"' in report
+
+
+def lesson_section(report: str, assignment: str) -> str:
+    found = re.search(rf'<section id="lesson-{re.escape(assignment)}">(.*?)</section>', report, re.S)
+    assert found, f"report.html has no section for {assignment}"
+    return found.group(1)
+
+
+def report_row(section: str, cell: str) -> re.Match:
+    """A test cell's row in a lesson's table: passed, graded, rate, most common failure, its count."""
+    found = re.search(rf"<tr><td><code>{cell}</code></td><td class=num>(\d+) / (\d+)</td><td class=num>(\d+) %</td>"
+                      r"<td>(.*?)</td><td class=num>(?:(\d+) of (\d+))?</td></tr>", section)
+    assert found, f"the report's table has no row for {cell}"
+    return found
+
+
+def test_the_report_gives_each_lesson_its_pass_rates_as_grades_csv_has_them(graded):
+    """Over that lesson's submissions only, as grades.csv has them (not diluted by other lessons)."""
+    _, out, rows = graded
+    report = (out / "report.html").read_text()
+    for assignment in ASSIGNMENTS:
+        section = lesson_section(report, assignment)
+        mine = [row for (_, lesson), row in rows.items() if lesson == assignment]
+        for cell in graded_cells(assignment):
+            name = f"{assignment}/{cell}"
+            full = float(rows[("reference-solution", assignment)][name])
+            passed = sum(float(row[name]) >= full for row in mine)
+            shown = report_row(section, cell).groups()[:3]
+            assert shown == (str(passed), str(len(mine)), f"{100 * passed / len(mine):.0f}"), (assignment, cell)
+            assert all(row[name] == "" for (_, lesson), row in rows.items() if lesson != assignment), name
+
+
+def test_grades_csv_gives_each_lessons_test_cells_their_own_columns(graded):
+    """test_check_structured is a cell of two lessons: two columns, and one table per lesson too."""
+    _, out, rows = graded
+    with open(out / "grades.csv", newline="") as handle:
+        header = next(csv.reader(handle))
+    assert [name for name in header if "/" in name] == [f"{a}/{c}" for a in ASSIGNMENTS for c in graded_cells(a)]
+    assert len(header) == len(set(header))
+    for lesson in ("compat-harness", "spec-compliance"):
+        assert "test_check_structured" in graded_cells(lesson) and f"{lesson}/test_check_structured" in header
+    for assignment in ASSIGNMENTS:
+        with open(out / f"grades-{assignment}.csv", newline="") as handle:
+            own = list(csv.DictReader(handle))
+        assert sorted(row["student"] for row in own) == sorted(s for s, a in STUDENTS if a == assignment)
+        for row in own:
+            whole = rows[(row["student"], assignment)]
+            assert [row[c] for c in graded_cells(assignment)] == [whole[f"{assignment}/{c}"]
+                                                                    for c in graded_cells(assignment)]
+
+
+def feedback_failures(out: Path, student: str, assignment: str) -> dict[str, str]:
+    """The failed test cells of a feedback page, with the message each shows."""
+    import html
+
+    page = (out / "feedback" / student / assignment / f"{assignment}.html").read_text()
+    return {name: html.unescape(message) for name, message in re.findall(
+        r"<tr class=fail><td><code>([^<]+)</code></td><td>failed</td><td class=num>[^<]*</td><td>(.*?)</td></tr>", page)}
+
+
+def test_the_report_shows_each_tests_most_common_failure_message(graded):
+    """The message most failed submissions of that lesson got for that test, as their feedback shows it,
+    escaped and shortened; and, like the feedback, no hidden test code."""
+    import html
+    from collections import Counter
+
+    _, out, _ = graded
+    report = (out / "report.html").read_text()
+    for assignment in ASSIGNMENTS:
+        section = lesson_section(report, assignment)
+        failures = [feedback_failures(out, student, assignment) for student, a in STUDENTS if a == assignment]
+        for cell in graded_cells(assignment):
+            counts = Counter(found[cell] for found in failures if cell in found)
+            message, seen, of = report_row(section, cell).groups()[3:]
+            if not counts:
+                assert (message, seen, of) == ("", None, None), (assignment, cell)
+                continue
+            top = max(counts.values())
+            text = "" if message == "<em>(no message)</em>" else html.unescape(message).removesuffix(" …")
+            assert any(m.startswith(text) and len(text) >= min(len(m), 150) for m, n in counts.items() if n == top), \
+                (assignment, cell, text, counts)
+            assert (int(seen), int(of)) == (top, counts.total()), (assignment, cell)
+    assert "&#x27;" in report  # the messages' quotes come escaped
+    leaked = [line for a in ASSIGNMENTS for line in hidden_test_lines(a) if line in html.unescape(report)]
+    assert not leaked, f"the report shows hidden test code: {leaked[:3]}"
 
 
 def test_grade_does_not_touch_the_submissions(graded):

@@ -16,6 +16,7 @@ processes, disk, output and time beyond the limits; escape sequences and markup 
 """
 
 import csv
+import html
 import json
 import os
 import re
@@ -432,7 +433,7 @@ def score(graded, student) -> float:
 
 
 def cell(graded, student, name) -> float:
-    return float(graded["rows"][student][name])
+    return float(graded["rows"][student][f"{LESSON}/{name}"])
 
 
 def errors(graded, student) -> list[str]:
@@ -493,6 +494,9 @@ def test_unreadable_submissions_get_a_status_and_the_rest_is_graded(graded):
     for student, status in expected.items():
         assert status in rows[student]["status"] and rows[student]["score"] == "", (student, rows[student]["status"])
     assert f"{len(expected) + 1} of {len(rows)} submissions could not be graded" in result.stdout
+    # a folder that is no usable student id has no lesson ("-"): no table or report section of its own
+    assert sorted(path.name for path in graded["out"].glob("grades*.csv")) == ["grades-tolerant-client.csv", "grades.csv"]
+    assert re.findall(r'<section id="([^"]+)"', (graded["out"] / "report.html").read_text()) == [f"lesson-{LESSON}"]
 
 
 # ---------------------------------------------------------------- forged scores
@@ -524,8 +528,6 @@ def test_the_guard_and_the_strict_checks_say_what_they_saw(graded):
 
 
 def feedback(graded, student) -> str:
-    import html
-
     return html.unescape((graded["out"] / "feedback" / student / LESSON / f"{LESSON}.html").read_text())
 
 
@@ -536,8 +538,11 @@ def test_feedback_shows_no_line_of_any_test_and_no_environment_value(graded):
         body = "\n".join(source.splitlines()[1:])
         test_lines |= {line.strip() for text in (body, strict.rewrite(body)) for line in text.splitlines()
                        if len(line.strip()) >= 12 and "###" not in line}
-    for student in [*HOSTILE, *HONEST]:
-        page = feedback(graded, student)
+    # the report's section of the lesson quotes each test's most common failure (its review list is
+    # for the instructor and may quote a learner's code)
+    report = html.unescape((graded["out"] / "report.html").read_text())
+    section = report.split(f'<section id="lesson-{LESSON}">')[1].split("</section>")[0]
+    for student, page in [*((s, feedback(graded, s)) for s in [*HOSTILE, *HONEST]), ("report.html", section)]:
         leaked = [line for line in test_lines if line in page or re.sub(r"\s+", " ", line) in re.sub(r"\s+", " ", page)]
         assert not leaked, (student, leaked[:3])
         assert SECRET not in page and "COMPATLAB_HOSTILE_SECRET" not in page

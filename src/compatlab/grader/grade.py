@@ -59,7 +59,7 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
                 workers: int | None = None, sandboxed: bool = True,
                 limits: sandbox.Limits = sandbox.Limits()) -> list[Submission]:
     """Autograde every submission in folder with `workers` processes (default: one per CPU);
-    write DIR/grades.csv, feedback/ and report.html. nbgrader's own log goes to
+    write DIR/grades.csv, grades-<lesson>.csv, feedback/ and report.html. nbgrader's own log goes to
     DIR/nbgrader/grading.log. A second run into the same DIR grades only new or changed
     submissions; a changed lesson master regrades everything."""
     console = console or Console()
@@ -103,7 +103,7 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
     state["masters"].update(masters)
     state["submissions"] = {s.key: s.fingerprint for s in submissions if s.score is not None and not s.problem}
     (out / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True))
-    _write_outputs(out, work, submissions, lessons)
+    _write_outputs(out, work, submissions, lessons, course.assignments())
     return submissions
 
 
@@ -219,36 +219,56 @@ def _read_runtime_notes(work: Path, submissions: list[Submission]) -> None:
             sub.review += [plain(str(note), 300) for note in notes]
 
 
-def grades_frame(submissions: list[Submission], order: list[str]) -> pd.DataFrame:
-    """One row per submission; one column per graded cell, in points; the review notes last."""
-    cells = [name for name in order if any(name in sub.cells for sub in submissions)]
+def column(lesson: str, grade_id: str) -> str:
+    """grades.csv's name for a test cell: two lessons can have test cells of the same grade_id."""
+    return f"{lesson}/{grade_id}"
+
+
+def grades_frame(submissions: list[Submission], cells: dict[str, list[str]], qualify: bool = True) -> pd.DataFrame:
+    """One row per submission; one column per test cell of each lesson (cells: lesson -> grade_ids),
+    in points, named `<lesson>/<grade_id>`, or by grade_id alone for one lesson's table (qualify=False);
+    the review notes last."""
     rows = []
     for sub in submissions:
         row = {"student": sub.student, "assignment": sub.assignment, "score": sub.score,
                "max_score": sub.max_score, "status": sub.status}
-        row.update({name: sub.cells.get(name, (None, None))[0] for name in cells})
+        for lesson, names in cells.items():
+            row.update({column(lesson, name) if qualify else name:
+                        sub.cells.get(name, (None, None))[0] if sub.assignment == lesson else None for name in names})
         row["review"] = "; ".join(sub.review)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _write_outputs(out: Path, work: Path, submissions: list[Submission], lessons: dict[str, Lesson]) -> None:
+def _write_outputs(out: Path, work: Path, submissions: list[Submission], lessons: dict[str, Lesson],
+                   assignments: list[str]) -> None:
     from compatlab.grader.feedback import grader_secrets, write_feedback
-    from compatlab.grader.report import write_report
+    from compatlab.grader.report import LessonResults, write_report
 
-    order = [name for lesson in lessons.values() for name in lesson.graded]
-    grades = grades_frame(submissions, order)
+    cells = {name: lesson.graded for name, lesson in lessons.items()}
+    grades = grades_frame(submissions, cells)
     grades.map(spreadsheet).to_csv(out / "grades.csv", index=False)
+    results = {}
+    for name in assignments:  # the course's lessons only: an unreadable student folder has assignment "-"
+        (out / f"grades-{name}.csv").unlink(missing_ok=True)  # a lesson no longer in the class: no stale table
+        mine = [sub for sub in submissions if sub.assignment == name]
+        if not mine:
+            continue
+        frame = grades_frame(mine, {name: cells.get(name, [])}, qualify=False)
+        frame.map(spreadsheet).to_csv(out / f"grades-{name}.csv", index=False)
+        top = {cell: most for sub in mine for cell, (_, most) in sub.cells.items()}
+        results[name] = LessonResults(frame, {cell: top[cell] for cell in cells.get(name, []) if cell in top})
     feedback = out / "feedback"
     shutil.rmtree(feedback, ignore_errors=True)
     secrets = grader_secrets(os.environ)
     for sub in submissions:
-        if (results := submission_results(work, sub, lessons[sub.assignment], secrets)) is not None:
+        if (tests := submission_results(work, sub, lessons[sub.assignment], secrets)) is not None:
             write_feedback(feedback / sub.student / sub.assignment / f"{sub.assignment}.html",
-                           sub.student, sub.assignment, results)
-    top = {name: most for sub in submissions for name, (_, most) in sub.cells.items()}
-    cell_max = {name: top[name] for name in order if name in top}
-    write_report(out / "report.html", grades, cell_max, feedback)
+                           sub.student, sub.assignment, tests)
+            for test in tests:  # the redacted message the student sees, for the report's "most common"
+                if not test["passed"]:
+                    results[sub.assignment].failures.setdefault(test["name"], []).append(test["message"])
+    write_report(out / "report.html", grades, results, feedback)
 
 
 def submission_results(work: Path, sub: Submission, lesson: Lesson, secrets: list[str]) -> list[dict] | None:
@@ -306,7 +326,7 @@ def run_grade(folder: str, out: str, workers: int | None = None, sandboxed: bool
         return EXIT_NOT_GRADED
     print_table(submissions, console)
     failed = [s for s in submissions if s.problem]
-    console.print(f"wrote {markup_safe(str(Path(out) / 'grades.csv'), None)}, "
+    console.print(f"wrote {markup_safe(str(Path(out) / 'grades.csv'), None)} (and grades-<lesson>.csv), "
                   f"{markup_safe(str(Path(out) / 'report.html'), None)} and {markup_safe(str(Path(out) / 'feedback'), None)}/")
     if failed:
         console.print(f"[red]{len(failed)} of {len(submissions)} submissions could not be graded[/]")

@@ -1,53 +1,79 @@
-"""report.html: how a class did, for the instructor, as one self-contained page."""
+"""report.html: how a class did, lesson by lesson, for the instructor, as one self-contained page.
 
-import base64
+Each lesson's section is computed over that lesson's graded submissions only. Its failure
+messages are the ones the feedback pages show, already stripped of test code and the grader's
+secrets by feedback.py; they are still text a submission controls, so they are shortened and
+escaped here like every other name on the page.
+"""
+
 import html
-import io
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")  # no display: the figures only go into the page
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from compatlab.grader.figures import pass_rate_chart, score_histogram
+from compatlab.grader.safe_text import plain
 
-
-def _png(fig) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+SHOWN = 200  # characters of a failure message: enough to recognise it, short enough for a table
 
 
-def pass_rates(grades: pd.DataFrame, cell_max: dict[str, float]) -> pd.Series:
-    """Share of graded submissions that got full points on each graded cell."""
-    graded = grades[grades["score"].notna()]
-    return pd.Series({name: float((graded[name] >= top).mean()) if len(graded) else 0.0
-                      for name, top in cell_max.items()}, dtype=float)
+@dataclass
+class LessonResults:
+    grades: pd.DataFrame  # the lesson's submissions, as in grades-<lesson>.csv: test cells by grade_id
+    cell_max: dict[str, float]  # grade_id -> its points, in notebook order
+    failures: dict[str, list[str]] = field(default_factory=dict)  # grade_id -> one message per failed submission
+
+    @property
+    def graded(self) -> pd.DataFrame:
+        return self.grades[self.grades["score"].notna()]
 
 
-def _pass_rate_figure(rates: pd.Series) -> str:
-    fig, ax = plt.subplots(figsize=(7, 0.4 * len(rates) + 1))
-    ax.barh(rates.index[::-1], rates.values[::-1] * 100, color="#5b8fd6")
-    ax.set_xlim(0, 100)
-    ax.set_xlabel("% of submissions with full points")
-    ax.set_title("Pass rate per exercise")
-    return _png(fig)
+def pass_counts(graded: pd.DataFrame, cell_max: dict[str, float]) -> pd.Series:
+    """How many of these graded submissions got full points on each test cell."""
+    return pd.Series({name: int((pd.to_numeric(graded[name], errors="coerce") >= top).sum())
+                      for name, top in cell_max.items()}, dtype=int)
 
 
-def _histogram_figure(grades: pd.DataFrame) -> str:
-    graded = grades[grades["score"].notna() & (grades["max_score"] > 0)]
-    percent = 100 * graded["score"] / graded["max_score"]
-    fig, ax = plt.subplots(figsize=(7, 3))
-    ax.hist(percent, bins=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100.001], color="#7fbf7f", edgecolor="white")
-    ax.set_xlabel("score (%)")
-    ax.set_ylabel("submissions")
-    ax.set_title("Score distribution")
-    return _png(fig)
+def most_common(messages: list[str]) -> tuple[str, int]:
+    """The message most failed submissions share, and how many share it ("", 0 if none failed)."""
+    if not messages:
+        return "", 0
+    return Counter(messages).most_common(1)[0]
 
 
-def write_report(path: Path, grades: pd.DataFrame, cell_max: dict[str, float], feedback: Path) -> None:
-    rates = pass_rates(grades, cell_max)
+def _section(lesson: str, results: LessonResults) -> str:
+    name = html.escape(lesson)
+    graded = results.graded
+    head = f'<section id="lesson-{name}"><h2>{name}</h2>'
+    if graded.empty:
+        return head + "<p>No submission of this lesson was graded.</p></section>"
+    total = len(graded)
+    passed = pass_counts(graded, results.cell_max)
+    rows = []
+    for cell, count in passed.items():
+        failed = results.failures.get(cell, [])
+        message, seen = most_common(failed)
+        shown = html.escape(plain(message, SHOWN)) if message else "<em>(no message)</em>" if seen else ""
+        rows.append(f"<tr><td><code>{html.escape(cell)}</code></td><td class=num>{count} / {total}</td>"
+                    f"<td class=num>{100 * count / total:.0f} %</td><td>{shown}</td>"
+                    f"<td class=num>{f'{seen} of {len(failed)}' if seen else ''}</td></tr>")
+    scored = graded[graded["max_score"] > 0]
+    percent = 100 * scored["score"] / scored["max_score"]
+    summary = (f"{total} of {len(results.grades)} submissions graded; median score {percent.median():.0f} %, "
+               f"mean {percent.mean():.0f} %, {int((percent >= 100).sum())} with full marks."
+               if len(percent) else f"{total} of {len(results.grades)} submissions graded.")
+    return f"""{head}<p>{summary}</p>
+<table><tr><th>test</th><th>full points</th><th>pass rate</th><th>most common failure</th>
+<th>failed submissions with it</th></tr>
+{"".join(rows)}</table>
+<img alt="{name}: pass rate per exercise" src="{pass_rate_chart(passed / total, f'{lesson}: pass rate per exercise')}">
+<img alt="{name}: score distribution" src="{score_histogram(percent, f'{lesson}: score distribution')}">
+</section>"""
+
+
+def write_report(path: Path, grades: pd.DataFrame, lessons: dict[str, LessonResults], feedback: Path) -> None:
     rows, review = [], []
     for row in grades.itertuples(index=False):
         page = feedback / row.student / row.assignment / f"{row.assignment}.html"
@@ -59,10 +85,7 @@ def write_report(path: Path, grades: pd.DataFrame, cell_max: dict[str, float], f
             notes = "".join(f"<li>{html.escape(note)}</li>" for note in row.review.split("; "))
             review.append(f"<tr><td>{html.escape(row.student)}</td><td>{html.escape(row.assignment)}</td>"
                           f"<td><ul>{notes}</ul></td></tr>")
-    figures = ""
-    if len(rates):
-        figures = (f'<img alt="pass rate per exercise" src="{_pass_rate_figure(rates)}">'
-                   f'<img alt="score distribution" src="{_histogram_figure(grades)}">')
+    contents = "".join(f'<li><a href="#lesson-{html.escape(name)}">{html.escape(name)}</a></li>' for name in lessons)
     flagged = ""
     if review:
         flagged = (f"<h2>Needs review ({len(review)})</h2><p>Code that reaches into the grader, found by the "
@@ -74,8 +97,10 @@ def write_report(path: Path, grades: pd.DataFrame, cell_max: dict[str, float], f
 td,th{{border-bottom:1px solid #ddd;padding:.3rem .8rem;text-align:left;vertical-align:top}} .num{{text-align:right}}
 img{{display:block;margin:1rem 0;max-width:100%}}</style></head><body>
 <h1>compatlab grading report</h1>
-<p>{len(grades)} submissions, {int(grades["score"].notna().sum())} graded.</p>
-{figures}
+<p>{len(grades)} submissions, {int(grades["score"].notna().sum())} graded. Each lesson's figures count that
+lesson's graded submissions only; a test's pass rate is the share with full points on it.</p>
+<ul>{contents}</ul>
+{"".join(_section(name, results) for name, results in lessons.items())}
 {flagged}
 <h2>Submissions</h2>
 <table><tr><th>student</th><th>assignment</th><th>score</th><th>status</th><th></th></tr>

@@ -136,7 +136,9 @@ def test_the_last_cell_checks_the_saved_notebook_and_shows_the_verdicts(jupyterl
     cells = page.locator(".jp-NotebookPanel .jp-Cell")
     expect(cells.first).to_contain_text("Lesson 5 of 6", timeout=60_000)
     expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=90_000)
-    last = cells.last  # "Check your work": check(), as a learner runs it, on the saved (blank) copy
+    # "Check your work": check(), as a learner runs it, on the saved (blank) copy. By its index:
+    # Shift+Enter on the last cell adds an empty one below, which `cells.last` would then be
+    last = cells.nth(cells.count() - 1)
     last.scroll_into_view_if_needed()
     last.locator(".jp-InputPrompt").click()
     page.keyboard.press("Shift+Enter")

@@ -262,7 +262,7 @@ def _write_outputs(out: Path, work: Path, submissions: list[Submission], lessons
     shutil.rmtree(feedback, ignore_errors=True)
     secrets = grader_secrets(os.environ)
     for sub in submissions:
-        if (tests := submission_results(work, sub, lessons[sub.assignment], secrets)) is not None:
+        if sub.score is not None and (tests := submission_results(work, sub, lessons[sub.assignment], secrets)) is not None:
             write_feedback(feedback / sub.student / sub.assignment / f"{sub.assignment}.html",
                            sub.student, sub.assignment, tests)
             for test in tests:  # the redacted message the student sees, for the report's "most common"

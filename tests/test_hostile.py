@@ -58,6 +58,18 @@ def attempt(action):
 '''
 
 
+def _plot_cell() -> str:
+    """The id of the lesson's unlocked plot cell (it builds a table of what chunks carry), where
+    most attacks go: a learner's own code cell that is neither an answer nor a test."""
+    from compatlab.grader.course import read_master
+
+    return next(c.id for c in read_master(MASTER).cells
+                if c.cell_type == "code" and c.source.startswith("import pandas as pd\n\nKINDS"))
+
+
+PLOT_CELL = _plot_cell()
+
+
 def answer(grade_id: str) -> str:
     """The reference answer of one exercise, as the learner would have written it."""
     text = MASTER.read_text().split(f'"grade_id": "{grade_id}"')[1].split("\n# %%")[0]
@@ -74,7 +86,7 @@ def every_answer(body: str) -> dict[str, str]:
 # [cell ids removed]). {victim}, {gradebook} and {host_port} are filled in by the test.
 HOSTILE = {
     # ---------------------------------------------------------------- the host, through root
-    "plants-links": (REFERENCE, {"cell-32": REPORT + '''
+    "plants-links": (REFERENCE, {PLOT_CELL: REPORT + '''
 import os, pathlib
 dirs = sorted({"/tmp", os.getcwd(), os.environ.get("HOME", "/tmp")})
 names = ["tolerant-client.ipynb", "gradebook.db", "timestamp.txt"]
@@ -93,7 +105,7 @@ report(made=made[:3],
        gradebook=attempt(lambda: open("{gradebook}", "wb").write(b"x")),
        writable=[m for m in mounts if attempt(lambda m=m: pathlib.Path(m, ".probe").write_text("x")).startswith("done")])
 '''}, [], []),
-    "aa-squats-sockets": (REFERENCE, {"cell-32": REPORT + '''
+    "aa-squats-sockets": (REFERENCE, {PLOT_CELL: REPORT + '''
 import os, socket
 bound, held = [], []
 for d in sorted({"/tmp", os.getcwd(), os.environ.get("HOME", "/tmp"), os.environ.get("JUPYTER_RUNTIME_DIR", "/tmp")}):
@@ -209,7 +221,7 @@ return Disguised()'''), [], []),
     "forge-sends-replies": (BLANK, every_answer(FORGED_END), [], []),
     "forge-too-deep-to-scan": (BLANK, {}, ["import sys\ntotal = " + " + ".join(["1"] * 600)
                                            + "\nsys.displayhook(2.0)"], []),
-    "hoards-engine-connections": (REFERENCE, {"cell-32": REPORT + '''
+    "hoards-engine-connections": (REFERENCE, {PLOT_CELL: REPORT + '''
 import json, os, resource, socket
 engines = json.loads(os.environ["COMPATLAB_ENGINES"])
 port = int(engines["ollama"].rsplit(":", 1)[1])
@@ -238,7 +250,7 @@ for attempt_number in range(2000):
     "ignores-sigint": (REFERENCE, {"read_usage": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
                                                  "while True:\n    pass"}, [], []),
     "runs-out-the-clock": (REFERENCE, {}, ["import time\ntime.sleep(9)"] * 11, []),
-    "memory-children": (REFERENCE, {"cell-32": REPORT + '''
+    "memory-children": (REFERENCE, {PLOT_CELL: REPORT + '''
 import os, signal, time
 children = []
 for child in range(5):
@@ -254,7 +266,7 @@ time.sleep(8)
 killed = [pid for pid in children if os.waitpid(pid, os.WNOHANG)[0] and True]
 report(children_alive=len(children) - len(killed), children_killed=len(killed))
 '''}, [], []),
-    "fills-the-disk": (REFERENCE, {"cell-32": REPORT + '''
+    "fills-the-disk": (REFERENCE, {PLOT_CELL: REPORT + '''
 import os, pathlib
 written = {}
 for folder in sorted({"/tmp", os.getcwd(), os.environ["HOME"]}):
@@ -271,7 +283,7 @@ for folder in sorted({"/tmp", os.getcwd(), os.environ["HOME"]}):
     path.unlink(missing_ok=True)
 report(written=written)
 '''}, [], []),
-    "floods-displays": (REFERENCE, {"cell-32": REPORT + '''
+    "floods-displays": (REFERENCE, {PLOT_CELL: REPORT + '''
 from IPython.display import display
 handle = display("start", display_id=True)
 for i in range(3000):

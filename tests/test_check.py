@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import nbformat
 import pytest

@@ -121,10 +121,11 @@ def check_notebooks(paths: list[Path], lesson: str | None = None, course: Course
             tmp / "submitted", tmp / "out", graded, console=Console(file=io.StringIO()),
             workers=workers, sandboxed=sandboxed, limits=limits)}
         secrets = grader_secrets(os.environ)
+        masters = {name: Lesson(graded, name) for name in set(lessons)}  # once per lesson, not per notebook
         reports = []
         for path, student, name in zip(paths, students, lessons):
             sub = subs[(student, name)]
-            results = submission_results(tmp / "out" / "nbgrader", sub, Lesson(graded, name), secrets)
+            results = submission_results(tmp / "out" / "nbgrader", sub, masters[name], secrets)
             differences = edited_lesson_cells(path, course, name)
             differences += [note for note in sub.review if note not in differences]
             reports.append(CheckReport(name, hidden, sub.status, sub.score, sub.max_score, results or [], differences))

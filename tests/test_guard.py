@@ -10,7 +10,7 @@ import pytest
 
 from attacks import FORGED_END
 
-from compatlab.grader import sandbox, strict
+from compatlab.grader import sandbox, strict, warm
 
 LESSON = '''
 import json
@@ -52,7 +52,11 @@ def ran(tmp_path_factory):
            "guard": {"roles": {hashlib.sha256(source.encode()).hexdigest(): role
                                for (role, _), source in zip(CELLS, sources) if role != "student"},
                      "watch": [["json", "loads"]]}}
-    outcome = sandbox.run(box, json.dumps(job).encode())
+    template = warm.Template(sandbox.kernel_env(box, {}))  # as `compatlab grade` runs it, as root
+    try:
+        outcome = sandbox.run(box, job, template)
+    finally:
+        template.stop()
     result = json.loads(outcome.result)
     assert "error" not in result, (result, outcome.log[-2000:])
     return {entry["index"]: entry["outputs"] for entry in result["cells"]}, result["review"]

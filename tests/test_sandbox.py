@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from compatlab.grader import sandbox
+from compatlab.grader import sandbox, warm
 from compatlab.grader.cgroups import SandboxGroup
 
 PROBE = '''
-import ctypes, json, os, resource
+import ctypes, json, os, resource, sys
 libc = ctypes.CDLL(None, use_errno=True)
 def syscall(number):
     # arguments that would otherwise succeed or fail on their own: add_key("user", "k", "v") into
@@ -22,7 +22,13 @@ def syscall(number):
     result = libc.syscall(number, b"user", b"compatlab", b"v", 1, -4)
     return "EPERM" if result == -1 and ctypes.get_errno() == 1 else f"allowed ({result}, errno {ctypes.get_errno()})"
 status = dict(line.split(":", 1) for line in open("/proc/self/status"))
-runner = str(os.getppid())  # the kernel's parent: the runner, which started it
+def command(pid):
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read()
+    except OSError:
+        return b""
+runner = next(pid for pid in os.listdir("/proc") if pid.isdigit() and b"compatlab.grader.runner" in command(pid).split(b"\\0")
+              and not command(pid).startswith(b"bwrap"))
 def attempt(action):
     try:
         action()
@@ -43,7 +49,12 @@ print("PROBE " + json.dumps({
     "tmp_bytes": os.statvfs("/tmp").f_blocks * os.statvfs("/tmp").f_frsize,
     "files": resource.getrlimit(resource.RLIMIT_NOFILE),
     "refused_calls": {name: syscall(number) for name, number in SYSCALLS.items()},
-    "cwd": os.getcwd(), "home": os.environ["HOME"],
+    "cwd": os.getcwd(), "home": os.environ["HOME"], "preloaded": "pandas" in sys.modules,
+    "seccomp": status["Seccomp"].strip(), "groups": status["Groups"].strip(), "gid": os.getgid(),
+    "visible_processes": len([pid for pid in os.listdir("/proc") if pid.isdigit()]),
+    "interfaces": sorted(line.split(":")[0].strip() for line in open("/proc/net/dev").readlines()[2:]),
+    "runner_home": [name for name in os.listdir("/tmp") if name.startswith("runner-")],
+    "cgroup": open("/proc/self/cgroup").read() == open(f"/proc/{runner}/cgroup").read(),
     "kernel_ports": [getattr(app, name + "_port") for name in ("shell", "iopub", "stdin", "control", "hb")],
     "ephemeral_low": int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])}))
 '''
@@ -56,28 +67,40 @@ def probe_source() -> str:
     return f"SYSCALLS = {calls!r}\n" + PROBE
 
 
-def job(box: sandbox.Sandbox, source: str) -> bytes:
+def job(box: sandbox.Sandbox, source: str) -> dict:
     limits = box.limits
-    return json.dumps({
+    return {
         "cells": [{"index": 0, "source": source, "role": "student", "label": "cell 1"}],
         "limits": {name: getattr(limits, name) for name in ("cell_timeout", "notebook_timeout", "cell_output_bytes",
                                                             "notebook_output_bytes", "message_bytes")},
         "kernel": {"prefix": sandbox.kernel_prefix(box), "env": sandbox.kernel_env(box, {}), "reserved_ports": []},
-        "guard": {"roles": {}, "watch": []}}).encode()
+        "guard": {"roles": {}, "watch": []}}
 
 
-@pytest.fixture(scope="module")
-def probed(tmp_path_factory):
+@pytest.fixture(scope="module", params=["cold", "warm"])
+def probed(request, tmp_path_factory):
+    """The probe run in a kernel the runner starts (cold) and in one forked from a warm
+    template (warm.py): both must be the same prisoner."""
     assert os.geteuid() == 0, "CI grades as root, as the README recommends; these checks need it"
     assert not sandbox.unavailable(), sandbox.unavailable()
     box = sandbox.prepare(tmp_path_factory.mktemp("box"), sandbox.Limits(cell_timeout=60), True)
     box.slot, lock = sandbox.claim_slot(sandbox.Path(box.root))
     box.uids, users = sandbox.claim_users()
-    outcome = sandbox.run(box, job(box, probe_source()))
+    template = warm.Template(sandbox.kernel_env(box, {})) if request.param == "warm" else None
+    try:
+        outcome = sandbox.run(box, job(box, probe_source()), template)
+    finally:
+        if template:
+            template.stop()
     result = json.loads(outcome.result)
+    assert "error" not in result, (result, outcome.log[-3000:])
     text = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
-    line = next(line for line in text.splitlines() if line.startswith("PROBE "))
-    return box, json.loads(line[len("PROBE "):])
+    line = next((line for line in text.splitlines() if line.startswith("PROBE ")), None)
+    assert line, (result, outcome.log[-3000:].decode(errors="replace"))
+    found = json.loads(line[len("PROBE "):])
+    # the warm kernel really is the template's child: pandas came with it, unimported by the probe
+    assert found["preloaded"] == (request.param == "warm"), outcome.log[-3000:]
+    return box, found
 
 
 def test_the_kernel_and_the_runner_are_two_users_of_their_own(probed):
@@ -88,6 +111,7 @@ def test_the_kernel_and_the_runner_are_two_users_of_their_own(probed):
 def test_the_kernel_has_no_rights_and_cannot_reach_the_runner(probed):
     _, found = probed
     assert found["caps"] == "0000000000000000" and found["no_new_privs"] == "1"
+    assert found["groups"] == "" and found["gid"] == found["uid"]
     assert found["signal_runner"] == "PermissionError" and found["runner_environ"] == "PermissionError"
     # the runner keeps exactly setuid, setgid and kill: enough to start and stop the kernel
     assert int(found["runner_caps"], 16) == (1 << 7) | (1 << 6) | (1 << 5)
@@ -107,6 +131,16 @@ def test_the_kernel_cannot_raise_its_open_file_limit_or_use_refused_calls(probed
     assert found["files"] == [box.limits.files, box.limits.files]
     # the keyrings would carry data from one student's sandbox to the next on the same worker
     assert found["refused_calls"] and set(found["refused_calls"].values()) == {"EPERM"}, found["refused_calls"]
+    assert found["seccomp"] == "2"  # a filter, inherited by every process the kernel starts
+
+
+def test_the_kernel_lives_in_the_runners_sandbox(probed):
+    # the sandbox's PID namespace (a handful of processes: bwrap's init, the runner, the kernel),
+    # its network (loopback only), its tmpfs (the runner's folder is there), and its control
+    # group (so the sandbox's memory and process limits count the kernel)
+    _, found = probed
+    assert found["visible_processes"] <= 5 and found["interfaces"] == ["lo"], found
+    assert len(found["runner_home"]) == 1 and found["cgroup"]
 
 
 def test_the_kernel_listens_below_the_ephemeral_ports(probed):
@@ -133,7 +167,7 @@ def run(code: str, job: bytes = b"", deadline: float = 20, result_cap: int = 2**
                                stderr=subprocess.PIPE, start_new_session=True)
     start = time.monotonic()
     try:
-        return (*sandbox.exchange(process, job, time.monotonic() + deadline, result_cap, log_cap),
+        return (*sandbox.exchange(process, process.stderr, job, time.monotonic() + deadline, result_cap, log_cap),
                 time.monotonic() - start)
     finally:
         process.kill()

@@ -22,10 +22,13 @@ accepts from the kernel, which runs the learner's code:
 - A malformed message is dropped, never allowed to stop the run.
 """
 
+import asyncio
 import json
 import os
 import secrets
+import signal
 import socket
+import uuid
 from collections import Counter
 from pathlib import Path
 from queue import Empty
@@ -34,6 +37,7 @@ from time import monotonic
 import zmq
 from jupyter_client import AsyncKernelClient, AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.provisioning import KernelProvisionerBase
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionComplete, DeadKernelError
 from nbclient.util import ensure_async
@@ -41,6 +45,7 @@ from nbformat.v4 import new_output
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
 from compatlab.grader.guard import RECEIPT
+from compatlab.grader.warm import ephemeral_low
 
 
 def _failure(msg_type: str, content: dict) -> bool:
@@ -115,11 +120,69 @@ class GradedKernelManager(AsyncKernelManager):
         os.chmod(self.connection_file, 0o644)
 
 
+class AttachedProvisioner(KernelProvisionerBase):
+    """A kernel forked into this sandbox from the worker's warm template (warm.py): already
+    running, as the kernel's user. The runner watches it and stops it (it may signal it: the
+    runner keeps CAP_KILL, and sees only this sandbox's processes), and never starts one."""
+
+    pid = Integer(0)
+    info = Dict()
+
+    @property
+    def has_process(self) -> bool:
+        return self.pid > 0
+
+    async def pre_launch(self, **kwargs):
+        return {**kwargs, "cmd": []}
+
+    async def launch_kernel(self, cmd, **kwargs):
+        return {**self.info, "key": self.info["key"].encode()}  # jupyter_client's is bytes
+
+    async def poll(self) -> int | None:
+        try:  # its parent is the sandbox's init, which reaps it: a zombie is gone all but in name
+            with open(f"/proc/{self.pid}/stat", "rb") as stat:
+                return 1 if stat.read().rsplit(b")", 1)[1].split()[0] == b"Z" else None
+        except (OSError, IndexError):
+            return 1
+
+    async def wait(self) -> int | None:
+        while await self.poll() is None:
+            await asyncio.sleep(0.05)
+        return 1
+
+    async def send_signal(self, signum: int) -> None:
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    async def kill(self, restart: bool = False) -> None:
+        await self.send_signal(signal.SIGKILL)
+
+    async def terminate(self, restart: bool = False) -> None:
+        await self.send_signal(signal.SIGTERM)
+
+    async def cleanup(self, restart: bool = False) -> None:
+        pass
+
+
+class AttachedKernelManager(GradedKernelManager):
+    """GradedKernelManager for a kernel that is already running (AttachedProvisioner)."""
+
+    attach = Dict().tag(config=True)  # {"connection": connection info, "pid": the kernel's PID here}
+
+    async def _async_pre_start_kernel(self, **kw):
+        self.kernel_id = self.kernel_id or str(uuid.uuid4())
+        self.provisioner = AttachedProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self,
+                                               pid=self.attach["pid"], info=self.attach["connection"])
+        return [], kw
+
+
 def _free_port(ip: str, taken: set[int]) -> int:
     """A free port below the ephemeral range. A port from bind(0) is an ephemeral one: while the
     kernel imports, the client's own connection attempts can be given it as their source port,
     and the kernel then dies on "Address in use" (jupyter_client issue #154)."""
-    low = _ephemeral_low()
+    low = ephemeral_low()
     while True:
         port = secrets.randbelow(low - 10_000) + 10_000
         if port in taken:
@@ -130,13 +193,6 @@ def _free_port(ip: str, taken: set[int]) -> int:
             except OSError:
                 continue
         return port
-
-
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768  # Linux's default
 
 
 class GradingClient(NotebookClient):

@@ -24,7 +24,7 @@ from pathlib import Path
 from nbformat.v4 import new_code_cell, new_notebook
 from traitlets.config import Config
 
-from compatlab.grader.execute import GradedKernelManager, GradingClient
+from compatlab.grader.execute import AttachedKernelManager, GradedKernelManager, GradingClient
 from compatlab.grader.kernel import GUARD_VARIABLE
 
 
@@ -38,10 +38,13 @@ def run_job(job: dict, home: Path) -> dict:
     work.chmod(0o777)
     env = {**kernel["env"], "HOME": str(work), "TMPDIR": str(work), GUARD_VARIABLE: json.dumps(job["guard"])}
     for attempt in (1, 2):
-        manager = GradedKernelManager(prefix=kernel["prefix"], python=sys.executable, kernel_env=env,
-                                      connection_file=str(home / "kernel.json"),
-                                      reserved_ports=kernel["reserved_ports"],
-                                      config=Config({"GradedKernelClient": {"message_bytes": limits["message_bytes"]}}))
+        # a warm kernel, forked into this sandbox before the job came (warm.py), or one of our own
+        warm = attempt == 1 and "attach" in kernel
+        manager = (AttachedKernelManager if warm else GradedKernelManager)(
+            prefix=kernel["prefix"], python=sys.executable, kernel_env=env, connection_file=str(home / "kernel.json"),
+            reserved_ports=kernel["reserved_ports"],
+            config=Config({"GradedKernelClient": {"message_bytes": limits["message_bytes"]},
+                           "AttachedKernelManager": {"attach": kernel.get("attach", {})}}))
         client = GradingClient(notebook, [cell["role"] for cell in cells], [cell["label"] for cell in cells],
                                km=manager, timeout=limits["cell_timeout"], notebook_timeout=limits["notebook_timeout"],
                                cell_output_bytes=limits["cell_output_bytes"],
@@ -52,7 +55,8 @@ def run_job(job: dict, home: Path) -> dict:
             break
         except RuntimeError as exc:
             # a kernel that dies before its first reply has run no cell of the notebook: that
-            # is the machine's trouble (a port taken, say), never the student's; try once more
+            # is the machine's trouble (a port taken, say), never the student's; try once more,
+            # with a kernel of our own
             if attempt == 2 or "before replying to kernel_info" not in str(exc):
                 raise
             traceback.print_exc()
@@ -62,6 +66,9 @@ def run_job(job: dict, home: Path) -> dict:
 
 
 def main() -> None:
+    for arg in sys.argv[1:]:  # --ready-fd=N: closed to say this process is up (sandbox.run)
+        if arg.startswith("--ready-fd="):
+            os.close(int(arg.split("=", 1)[1]))
     result = os.fdopen(os.dup(1), "w", encoding="utf-8")  # the result, and only the result
     os.dup2(2, 1)  # everything else printed here (and by the kernel) goes to the log
     home = Path(tempfile.mkdtemp(prefix="runner-"))

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from compatlab.grader import seccomp
 from compatlab.grader.cgroups import SandboxGroup
+from compatlab.grader.kernel import GUARD_VARIABLE
 
 # Not compatlab.grader.course.REPO: course.py imports jupytext and nbformat, which the root
 # side of a worker has anyway, but this module must stay light for the tests that probe it.
@@ -196,10 +197,13 @@ def _readonly_paths() -> list[Path]:
     return [p for p in dict.fromkeys(paths) if p.exists()]
 
 
-def runner_command(sandbox: Sandbox, seccomp_fd: int | None = None) -> list[str]:
+def runner_command(sandbox: Sandbox, seccomp_fd: int | None = None, info_fd: int | None = None,
+                   ready_fd: int | None = None) -> list[str]:
     """The command that starts the runner: in bubblewrap, as the runner's user, when isolated,
-    under the seccomp filter on `seccomp_fd` (seccomp.py) when there is one."""
-    python = [sys.executable, "-I", "-m", "compatlab.grader.runner"]
+    under the seccomp filter on `seccomp_fd` (seccomp.py) when there is one. With `info_fd`,
+    bubblewrap writes there which namespaces it made; with `ready_fd`, the runner closes it
+    once it is up (a warm kernel can join the sandbox then: warm.py)."""
+    python = [sys.executable, "-I", "-m", "compatlab.grader.runner", *([f"--ready-fd={ready_fd}"] if ready_fd else [])]
     if not sandbox.isolated:
         return python
     limits = sandbox.limits
@@ -217,6 +221,8 @@ def runner_command(sandbox: Sandbox, seccomp_fd: int | None = None) -> list[str]
              "--ro-bind", str(Path(sandbox.root) / "bridges" / str(sandbox.slot)), BRIDGES_INSIDE, "--chdir", "/"]
     if seccomp_fd is not None:
         bwrap += ["--seccomp", str(seccomp_fd)]
+    if info_fd is not None:
+        bwrap += ["--info-fd", str(info_fd)]
     for name, value in runner_env().items():
         bwrap += ["--setenv", name, value]
     user = []
@@ -268,11 +274,16 @@ def _readonly_mounts(extra: tuple[Path, ...] = ()) -> list[str]:
     return args
 
 
+def kernel_rlimits(limits: Limits) -> dict[str, int]:
+    """A kernel process's rlimits (resource.RLIMIT_* names), soft and hard alike."""
+    return {"RLIMIT_AS": limits.memory_mb * 2**20, "RLIMIT_NPROC": limits.processes,
+            "RLIMIT_FSIZE": limits.file_mb * 2**20, "RLIMIT_NOFILE": limits.files, "RLIMIT_CORE": 0}
+
+
 def kernel_prefix(sandbox: Sandbox) -> list[str]:
     """What the runner puts before the kernel's command: its own user, and its rlimits."""
-    limits = sandbox.limits
-    rlimits = ["prlimit", f"--as={limits.memory_mb * 2**20}", f"--nproc={limits.processes}",
-               f"--fsize={limits.file_mb * 2**20}", f"--nofile={limits.files}", "--core=0", "--"]
+    rlimits = ["prlimit", *(f"--{name[7:].lower()}={value}" for name, value in kernel_rlimits(sandbox.limits).items()),
+               "--"]
     if not sandbox.uids:
         return rlimits
     kernel = sandbox.uids[1]
@@ -310,31 +321,55 @@ class Outcome:
 _runs = 0
 
 
-def run(sandbox: Sandbox, job: bytes) -> Outcome:
+def run(sandbox: Sandbox, job: dict, template=None) -> Outcome:
     """Start the sandbox, give it the job, and read what comes out, within the time limit.
-    Whatever happens, nothing of the sandbox outlives this call."""
+    With a warm `template` (warm.Template; root only), the kernel is forked into the sandbox
+    from there, and the runner attaches to it. Whatever happens, nothing of the sandbox outlives
+    this call."""
     global _runs
     _runs += 1
     limits = sandbox.limits
     deadline = time.monotonic() + limits.notebook_timeout + 120  # the runner keeps its own limit first
-    result_cap = 2 * limits.notebook_output_bytes + 2 * len(job) + 2**20
     group = SandboxGroup.create(f"compatlab-{os.getpid()}-{_runs}", limits.memory_mb * 2**20,
                                 limits.processes + 128) if sandbox.isolated else None
     (Path(sandbox.root) / "bridges" / str(sandbox.slot)).mkdir(parents=True, exist_ok=True)
+    warm = bool(template and group and sandbox.uids)
+    info_read, info_write = os.pipe() if warm else (None, None)
+    ready_read, ready_write = os.pipe() if warm else (None, None)
+    log_read, log_write = os.pipe()  # the runner's and the kernel's terminal output
     seccomp_fd = seccomp.descriptor() if sandbox.isolated else None
-    argv = runner_command(sandbox, seccomp_fd)
+    argv = runner_command(sandbox, seccomp_fd, info_write, ready_write)
     if group:  # the sandbox's first process joins the group before it becomes bwrap
         files = group.procs_files()
         argv = ["/bin/sh", "-c", 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; '
                 'n=$((n-1)); done; exec "$@"', "sh", str(len(files)), *files, *argv]
-    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               env=runner_env(), cwd="/", start_new_session=True,
-                               pass_fds=() if seccomp_fd is None else (seccomp_fd,))
-    if seccomp_fd is not None:
-        os.close(seccomp_fd)  # bwrap has its own copy
+    passed = tuple(fd for fd in (seccomp_fd, info_write, ready_write) if fd is not None)
+    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_write,
+                               env=runner_env(), cwd="/", start_new_session=True, pass_fds=passed)
+    for fd in passed:
+        os.close(fd)  # the sandbox has its own copies
+    log_stream = os.fdopen(log_read, "rb", buffering=0)
+    log = b""
     try:
-        result, log, problem = exchange(process, job, deadline, result_cap, limits.log_bytes)
+        if warm:
+            attach = template.kernel_in(info_read, ready_read, log_write, group.procs_files(), sandbox.uids[1],
+                                        kernel_rlimits(limits), {**job["kernel"]["env"], GUARD_VARIABLE:
+                                        json.dumps(job["guard"])}, job["kernel"]["reserved_ports"])
+            if isinstance(attach, dict):
+                job = {**job, "kernel": {**job["kernel"], "attach": attach}}
+            else:
+                log += f"[compatlab grader: no warm kernel ({attach}); the runner starts one]\n".encode()
+        os.close(log_write)
+        log_write = None
+        data = json.dumps(job).encode()
+        result_cap = 2 * limits.notebook_output_bytes + 2 * len(data) + 2**20
+        result, more, problem = exchange(process, log_stream, data, deadline, result_cap, limits.log_bytes)
+        log += more
     finally:
+        for fd in (info_read, ready_read, log_write):
+            if fd is not None:
+                os.close(fd)
+        log_stream.close()
         _end(process, group)
         if sandbox.uids and not wait_for_users_to_leave(sandbox.uids):
             log += b"\n[compatlab grader: processes of this sandbox's users were still there 30 s after its end]\n"
@@ -343,15 +378,15 @@ def run(sandbox: Sandbox, job: bytes) -> Outcome:
     return Outcome(result, log, problem)
 
 
-def exchange(process: subprocess.Popen, job: bytes, deadline: float, result_cap: int,
-              log_cap: int) -> tuple[bytes, bytes, str]:
-    """Write the job, read stdout and stderr, each capped; stop at the deadline."""
+def exchange(process: subprocess.Popen, log_stream, job: bytes, deadline: float, result_cap: int,
+             log_cap: int) -> tuple[bytes, bytes, str]:
+    """Write the job, read stdout and the log stream, each capped; stop at the deadline."""
     selector = selectors.DefaultSelector()
-    for stream in (process.stdin, process.stdout, process.stderr):
+    for stream in (process.stdin, process.stdout, log_stream):
         os.set_blocking(stream.fileno(), False)
     selector.register(process.stdin, selectors.EVENT_WRITE)
     selector.register(process.stdout, selectors.EVENT_READ)
-    selector.register(process.stderr, selectors.EVENT_READ)
+    selector.register(log_stream, selectors.EVENT_READ)
     result, log, sent, dropped = bytearray(), bytearray(), 0, 0
     ended_at = None
     while selector.get_map():
@@ -399,7 +434,7 @@ def _end(process: subprocess.Popen, group: SandboxGroup | None) -> None:
         except ProcessLookupError:
             pass
     process.wait()
-    for stream in (process.stdin, process.stdout, process.stderr):
+    for stream in (process.stdin, process.stdout):
         try:
             stream.close()
         except (OSError, ValueError):

@@ -29,7 +29,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
 from compatlab.grader import sandbox as sandboxes
-from compatlab.grader import strict
+from compatlab.grader import strict, warm
 from compatlab.grader.safe_text import plain
 
 MAX_NOTES = 20
@@ -70,7 +70,7 @@ class SandboxedExecute(NbGraderPreprocessor):
                           "reserved_ports": list(box.bridges)},
                "guard": {"roles": {digest(sources[i]): roles[i] for i in code if roles[i] != "student"},
                          "watch": watched_attributes(lesson, tests)}}
-        outcome = sandboxes.run(box, json.dumps(job).encode())
+        outcome = sandboxes.run(box, job, warm.current())
         self._log(resources, outcome)
         result = read_result(outcome, set(code))
         for entry in result["cells"]:

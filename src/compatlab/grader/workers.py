@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 
-from compatlab.grader import sandbox
+from compatlab.grader import sandbox, warm
 from compatlab.grader.course import Course, source_notebook
 
 ATTEMPTS = 2  # a task whose worker process dies is tried this many times
@@ -74,8 +74,18 @@ def _failure(result: dict, what: str) -> str:
     return last_line(result.get("error") or result.get("log"))
 
 
-def prepare_one(assignment: str) -> str:
+def _set_engines(env: dict[str, str], bridges: tuple[int, ...]) -> None:
+    """The engines' addresses for this worker's kernels; as root, a warm template for them
+    (warm.py), which imports while this worker prepares or grades."""
+    os.environ.update(env)
+    _box.bridges = bridges
+    if _box.isolated and _box.uids:
+        warm.use(sandbox.kernel_env(_box, dict(os.environ)))
+
+
+def prepare_one(env: dict[str, str], bridges: tuple[int, ...], assignment: str) -> str:
     """generate_assignment for one lesson in this worker; "" when done, else why not."""
+    _set_engines(env, bridges)
     source_notebook(_course, assignment)
     result = _api.generate_assignment(assignment, force=True, create=True)
     return "" if result["success"] else _failure(result, f"prepare {assignment}")
@@ -86,8 +96,7 @@ def grade_one(env: dict[str, str], bridges: tuple[int, ...], assignment: str, st
     relayed into the sandbox; "" when nbgrader scored it, else why not."""
     from compatlab.grader.sandboxed_execute import SandboxedExecute
 
-    os.environ.update(env)
-    _box.bridges = bridges
+    _set_engines(env, bridges)
     _api.config.SandboxedExecute.sandbox = _box.to_json()
     result = _api.autograde(assignment, student, force=True, create=True)
     if result["success"]:
@@ -164,5 +173,5 @@ class GradingPool:
     def _submit(self, task: tuple, env: dict[str, str], bridges: tuple[int, ...]):
         kind, what = task
         if kind == "prepare":
-            return self.executor.submit(prepare_one, what)
+            return self.executor.submit(prepare_one, env, bridges, what)
         return self.executor.submit(grade_one, env, bridges, *what)

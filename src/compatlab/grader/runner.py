@@ -12,20 +12,27 @@ input: capped in size, parsed, checked against the notebook format, and merged i
 notebook the grader holds, whose sources never left its hands.
 """
 
-import asyncio
-import json
 import os
-import shutil
 import sys
-import tempfile
-import traceback
-from pathlib import Path
 
-from nbformat.v4 import new_code_cell, new_notebook
-from traitlets.config import Config
+# --ready-fd=N: closed to say the sandbox is up, before the imports below, so that a warm kernel
+# forked into it (sandbox.run, warm.py) starts while they load
+for _arg in sys.argv[1:]:
+    if _arg.startswith("--ready-fd="):
+        os.close(int(_arg.split("=", 1)[1]))
 
-from compatlab.grader.execute import AttachedKernelManager, GradedKernelManager, GradingClient
-from compatlab.grader.kernel import GUARD_VARIABLE
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from nbformat.v4 import new_code_cell, new_notebook  # noqa: E402
+from traitlets.config import Config  # noqa: E402
+
+from compatlab.grader.execute import AttachedKernelManager, GradedKernelManager, GradingClient  # noqa: E402
+from compatlab.grader.kernel import GUARD_VARIABLE  # noqa: E402
 
 
 def run_job(job: dict, home: Path) -> dict:
@@ -66,9 +73,6 @@ def run_job(job: dict, home: Path) -> dict:
 
 
 def main() -> None:
-    for arg in sys.argv[1:]:  # --ready-fd=N: closed to say this process is up (sandbox.run)
-        if arg.startswith("--ready-fd="):
-            os.close(int(arg.split("=", 1)[1]))
     result = os.fdopen(os.dup(1), "w", encoding="utf-8")  # the result, and only the result
     os.dup2(2, 1)  # everything else printed here (and by the kernel) goes to the log
     home = Path(tempfile.mkdtemp(prefix="runner-"))

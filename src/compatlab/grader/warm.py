@@ -46,7 +46,7 @@ from compatlab.grader import seccomp
 PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "matplotlib_inline.backend_inline", "compatlab.grader.kernel",
            "compatlab.grader.guard", "compatlab.grader.relay", "numpy", "pandas", "matplotlib", "matplotlib.pyplot",
            "httpx", "openai", "ollama", "jsonschema", "fastapi", "fastapi.responses", "uvicorn",
-           "compatlab.backends", "compatlab.lessonkit", "compatlab.traces", "compatlab.selfcheck")
+           "compatlab.backends", "compatlab.process", "compatlab.lessonkit", "compatlab.traces", "compatlab.selfcheck")
 NAMESPACES = (("ipc", 0x08000000), ("uts", 0x04000000), ("net", 0x40000000), ("cgroup", 0x02000000),
               ("pid", 0x20000000), ("mnt", 0x00020000))  # CLONE_NEW*; the mount namespace last
 PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 4, 38, 22, 2

@@ -11,8 +11,9 @@ it and destroyed after it:
 - Its environment is an allowlist (`ENVIRONMENT`, the engines' addresses), nothing else.
 - Its only way to the network is the lab engines, relayed over Unix sockets (relay.py).
 - Inside, two unprivileged users per worker: the runner (runner.py), which drives the notebook,
-  and the kernel, started by the runner as a second user with no capabilities, so the kernel
-  cannot signal, trace or write to the runner.
+  and the kernel, a second user with no capabilities, so the kernel cannot signal, trace or
+  write to the runner. As root the kernel is forked into the sandbox from the worker's
+  pre-imported template (warm.py); otherwise the runner starts it.
 - Limits: a control group per sandbox for memory and processes together (cgroups.py, as root),
   rlimits per kernel process (address space, processes of its user, file size, no core dumps),
   and a wall-clock limit for the whole run, after which everything in it is killed.

@@ -29,6 +29,7 @@ own kernel as before ("cold"), which is slower and exactly as isolated.
 
 import ctypes
 import json
+import multiprocessing.util
 import os
 import random
 import resource
@@ -84,6 +85,8 @@ def use(env: dict[str, str]) -> None:
     if _template:
         _template.stop()
     _template = Template(env)
+    # a pool's worker process leaves through os._exit, which skips atexit: its finalizers run
+    multiprocessing.util.Finalize(_template, _template.stop, exitpriority=10)
 
 
 def current() -> "Template | None":
@@ -296,7 +299,8 @@ def _become_kernel(request: dict, log_fd: int, report_fd: int) -> None:
         random.seed()  # a fresh seed, as a fresh interpreter has
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed()
-        sys.argv = ["compatlab-kernel", "-f", connection]
+        # as nbclient starts a kernel: its history in memory, not in a file
+        sys.argv = ["compatlab-kernel", "-f", connection, "--HistoryManager.hist_file=:memory:"]
         from compatlab.grader import kernel
 
         kernel.main()

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
-from compatlab.engine import create_app
+from compatlab.engine.app import create_app
 from compatlab.engine.catalog import find_model
 from compatlab.engine.settings import EngineSettings
 

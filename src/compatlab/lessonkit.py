@@ -14,8 +14,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import uvicorn
-
 
 @dataclass
 class ServedApp:
@@ -48,6 +46,8 @@ def _loopback_socket() -> socket.socket:
 def serve_app(app, timeout: float = 10.0) -> Iterator[ServedApp]:
     """Serve `app` on 127.0.0.1 while the block runs. Its errors are kept in `.errors` instead
     of reaching stderr, where nbgrader would count them against a test cell."""
+    import uvicorn  # here, not above: a setup cell that only wants black_hole() need not load it
+
     sock = _loopback_socket()
     served = ServedApp(f"http://127.0.0.1:{sock.getsockname()[1]}")
     logger = logging.getLogger("uvicorn.error")

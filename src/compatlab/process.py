@@ -1,4 +1,9 @@
-"""Start and stop a lab engine in a child process (tests, demo, lab and grading all use this)."""
+"""Start and stop a lab engine in a child process (tests, demo, lab and grading all use this).
+
+Standard library only: a lesson's kernel imports this to start or find its engines, so it must
+not pay for the engine's own imports (FastAPI, uvicorn, pydantic: ~480 modules). The engine runs
+as `python -m compatlab engine serve` and announces its URL on stdout with the READY line.
+"""
 
 import ctypes
 import os
@@ -9,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from compatlab.engine.server import READY
+READY = "compatlab engine ready at "  # the engine prints this and its URL once it listens (engine/server.py)
 
 
 def stop_child(process: subprocess.Popen | None, timeout: float) -> None:

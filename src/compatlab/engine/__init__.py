@@ -1,8 +1,6 @@
-"""The embedded lab engine: Ollama's native API and the OpenAI-compatible /v1 API, deterministic."""
+"""The embedded lab engine: Ollama's native API and the OpenAI-compatible /v1 API, deterministic.
 
-from compatlab.engine.app import create_app
-from compatlab.engine.catalog import FAULTS, MODELS
-from compatlab.engine.profiles import PROFILES
-from compatlab.engine.settings import EngineSettings
-
-__all__ = ["create_app", "EngineSettings", "FAULTS", "MODELS", "PROFILES"]
+The app is `compatlab.engine.app.create_app`, served by `compatlab.engine.server`. Nothing is
+imported here: the command line reads `catalog` and `profiles` (plain data) for its options,
+and that must not load FastAPI for every `compatlab` command.
+"""

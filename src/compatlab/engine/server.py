@@ -8,8 +8,7 @@ import uvicorn
 
 from compatlab.engine.app import create_app
 from compatlab.engine.settings import EngineSettings
-
-READY = "compatlab engine ready at "  # parents read this line to learn the URL
+from compatlab.process import READY  # the line EngineProcess waits for; process.py never imports the engine
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -50,6 +50,7 @@ print("PROBE " + json.dumps({
     "files": resource.getrlimit(resource.RLIMIT_NOFILE),
     "refused_calls": {name: syscall(number) for name, number in SYSCALLS.items()},
     "cwd": os.getcwd(), "home": os.environ["HOME"], "preloaded": "pandas" in sys.modules,
+    "child_status": __import__("subprocess").run(["sh", "-c", "exit 3"]).returncode,
     "seccomp": status["Seccomp"].strip(), "groups": status["Groups"].strip(), "gid": os.getgid(),
     "visible_processes": len([pid for pid in os.listdir("/proc") if pid.isdigit()]),
     "interfaces": sorted(line.split(":")[0].strip() for line in open("/proc/net/dev").readlines()[2:]),
@@ -124,6 +125,8 @@ def test_the_kernel_runs_under_the_limits(probed):
     assert found["file_size"] == limits.file_mb * 2**20 and found["core"] == 0
     assert found["tmp_bytes"] == limits.tmp_mb * 2**20  # the only writable place, and it is small
     assert found["cwd"].startswith("/tmp/") and found["home"] == found["cwd"]
+    # a process it starts is its own to wait for (the template ignores SIGCHLD; the kernel must not)
+    assert found["child_status"] == 3
 
 
 def test_the_kernel_cannot_raise_its_open_file_limit_or_use_refused_calls(probed):

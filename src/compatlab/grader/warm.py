@@ -35,6 +35,7 @@ import random
 import resource
 import secrets
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -51,6 +52,7 @@ PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "matplotlib_inline.backe
 NAMESPACES = (("ipc", 0x08000000), ("uts", 0x04000000), ("net", 0x40000000), ("cgroup", 0x02000000),
               ("pid", 0x20000000), ("mnt", 0x00020000))  # CLONE_NEW*; the mount namespace last
 PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 4, 38, 22, 2
+PR_SET_CHILD_SUBREAPER = 36
 KERNEL_HOME = "/tmp/kernel"  # the kernel's working folder, $HOME and $TMPDIR, in the sandbox's tmpfs
 START_SECONDS = 30
 
@@ -199,6 +201,12 @@ def serve(conn: socket.socket) -> None:
         except Exception:  # noqa: BLE001 -- a module that cannot load here is imported cold, in the kernel
             pass
     import matplotlib.font_manager  # noqa: F401 -- builds the font list once, not per student
+    # A kernel's parent (our child) exits at once, and an orphan goes to the reaper of its
+    # parent's PID namespace, the host's, which may reap it late (its user's processes count
+    # until then: sandbox.wait_for_users_to_leave). As a subreaper the template adopts its
+    # kernels instead, and with SIGCHLD ignored the system reaps them the moment they die.
+    _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper")
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     # fork copies only the calling thread: a thread some import started would leave its locks held
     conn.send(json.dumps({"ready": threading.active_count() == 1}).encode())
     while True:
@@ -221,6 +229,7 @@ def _fork_kernel(request: dict, log_fd: int, conn: socket.socket) -> int:
     if child == 0:
         code = 70
         try:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the kernel's children are its own to wait for
             os.close(read)
             conn.close()
             _enter(request)
@@ -241,7 +250,10 @@ def _fork_kernel(request: dict, log_fd: int, conn: socket.socket) -> int:
             answer += chunk
     finally:
         os.close(read)
-        os.waitpid(child, 0)
+        try:
+            os.waitpid(child, 0)
+        except ChildProcessError:  # SIGCHLD is ignored: reaped already
+            pass
     if not answer.isdigit():
         raise RuntimeError("the kernel did not start")
     return int(answer)

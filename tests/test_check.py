@@ -8,6 +8,7 @@ import html
 import json
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tomllib
@@ -15,8 +16,10 @@ import tomllib
 import nbformat
 import pytest
 
+from compatlab.grader import prepared
 from compatlab.grader.check import check_notebooks, visible_only
 from compatlab.grader.course import REPO, Course
+from compatlab.grader.grade import Lesson
 
 SAMPLE = REPO / "data" / "sample-class" / "submitted"
 ROW = re.compile(r"<tr class=(pass|fail)><td><code>([^<]*)</code></td><td>\w+</td>"
@@ -114,6 +117,33 @@ def test_a_course_can_keep_its_hidden_tests_for_grading(tmp_path):
     hidden = re.findall(r"^### BEGIN HIDDEN TESTS$(.*?)^### END HIDDEN TESTS$", master, re.M | re.S)
     assert hidden and "HIDDEN TESTS" not in stripped
     assert stripped == re.sub(r"^### BEGIN HIDDEN TESTS$.*?^### END HIDDEN TESTS$\n?", "", master, flags=re.M | re.S)
+
+
+def test_a_lesson_is_prepared_once_and_kept_where_only_its_user_can_write(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    course, made = Course(), []
+    generate = prepared._generate
+    monkeypatch.setattr(prepared, "_generate", lambda *args: made.append(args) or generate(*args))
+    masters = {"tolerant-client": Lesson(course, "tolerant-client").digest}
+    for out in ("first", "second"):
+        prepared.seed(course, masters, tmp_path / out)
+        assert json.loads((tmp_path / out / "state.json").read_text()) == {"masters": masters, "submissions": {}}
+    assert len(made) == 1  # the second check copied the first one's gradebook
+    gradebook = (tmp_path / "first" / "nbgrader" / "gradebook.db").read_bytes()
+    assert (tmp_path / "second" / "nbgrader" / "gradebook.db").read_bytes() == gradebook
+    [cached] = (tmp_path / "cache" / "compatlab" / "check").iterdir()
+    assert stat.S_IMODE(cached.parent.stat().st_mode) == 0o700 and cached.read_bytes() == gradebook
+    # a gradebook cut short is made again; so is one in a folder others can write, which is not kept
+    cached.write_bytes(gradebook[:4096])
+    prepared.seed(course, masters, tmp_path / "third")
+    remade = cached.read_bytes()
+    assert len(made) == 2 and remade == (tmp_path / "third" / "nbgrader" / "gradebook.db").read_bytes()
+    cached.parent.chmod(0o777)
+    prepared.seed(course, masters, tmp_path / "fourth")
+    assert len(made) == 3 and prepared.cache_folder() is None and cached.read_bytes() == remade
+    # another master (here: without its hidden tests) is another gradebook
+    stripped = visible_only(course, ["tolerant-client"], tmp_path / "stripped")
+    assert prepared.key(stripped, ["tolerant-client"]) != prepared.key(course, ["tolerant-client"])
 
 
 def test_check_in_the_notebook_shows_the_verdicts_and_unsaved_answers(tmp_path):

@@ -3,7 +3,9 @@
 The notebook is copied into a class of one and graded by grade_class itself (intake, the
 sandbox, nbgrader, the hidden tests, the feedback's redaction), so the verdicts, points and
 messages are the grader's own. What the learner sees is the feedback's: test names, points,
-messages and the known mistakes they look like, never the tests' code.
+messages and the known mistakes they look like, never the tests' code. For speed, a check
+grades in its own process, writes none of grade's tables and pages, and finds its lessons
+prepared for nbgrader already (prepared.py): a fresh sandbox per notebook all the same.
 
 An instructor turns the hidden tests off for a course with one line in
 grader/nbgrader_config.py, `c.CompatlabCheck.hidden_tests = False`: check then grades against
@@ -24,7 +26,7 @@ import nbformat
 from rich.console import Console
 from rich.table import Table
 
-from compatlab.grader import sandbox
+from compatlab.grader import prepared, sandbox
 from compatlab.grader.course import Course
 from compatlab.grader.feedback import grader_secrets
 from compatlab.grader.grade import Lesson, grade_class, submission_results
@@ -98,9 +100,9 @@ def edited_lesson_cells(notebook_path: Path, course: Course, lesson: str) -> lis
 
 
 def check_notebooks(paths: list[Path], lesson: str | None = None, course: Course = Course(),
-                    sandboxed: bool = True, limits: sandbox.Limits = sandbox.Limits(),
-                    workers: int = 1) -> list[CheckReport]:
-    """Grade each notebook as its own student of a class (one class: one set of engines)."""
+                    sandboxed: bool = True, limits: sandbox.Limits = sandbox.Limits()) -> list[CheckReport]:
+    """Grade each notebook as its own student of a class (one class: one set of engines), its
+    lessons prepared once per master (prepared.py)."""
     paths = [path.resolve() for path in paths]
     for path in paths:
         if not path.is_file():
@@ -117,11 +119,12 @@ def check_notebooks(paths: list[Path], lesson: str | None = None, course: Course
             (tmp / "submitted" / student / name).mkdir(parents=True)
             shutil.copyfile(path, tmp / "submitted" / student / name / f"{name}.ipynb")
         graded = course if hidden else visible_only(course, sorted(set(lessons)), tmp / "course")
+        masters = {name: Lesson(graded, name) for name in set(lessons)}  # once per lesson, not per notebook
+        prepared.seed(graded, {name: lesson.digest for name, lesson in masters.items()}, tmp / "out")
         subs = {(s.student, s.assignment): s for s in grade_class(
             tmp / "submitted", tmp / "out", graded, console=Console(file=io.StringIO()),
-            workers=workers, sandboxed=sandboxed, limits=limits)}
+            sandboxed=sandboxed, limits=limits, check=True)}
         secrets = grader_secrets(os.environ)
-        masters = {name: Lesson(graded, name) for name in set(lessons)}  # once per lesson, not per notebook
         reports = []
         for path, student, name in zip(paths, students, lessons):
             sub = subs[(student, name)]

@@ -16,10 +16,10 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import nbformat
-import pandas as pd
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
@@ -32,6 +32,9 @@ from compatlab.grader.intake import Submission, UsageError, find_submissions, wr
 from compatlab.grader.safe_text import cell, console as markup_safe, plain, spreadsheet
 from compatlab.grader.workers import GradingError, GradingPool
 from compatlab.process import engine_env
+
+if TYPE_CHECKING:  # pandas only where tables are written: a check writes none
+    import pandas as pd
 
 EXIT_GRADED, EXIT_NOT_GRADED, EXIT_USAGE = 0, 1, 2
 STATE_FILE = "state.json"  # what the last run graded: lesson masters' and submissions' digests
@@ -57,11 +60,13 @@ def stderr_to(path: Path) -> Iterator[None]:
 
 def grade_class(folder: Path, out: Path, course: Course = Course(), console: Console | None = None,
                 workers: int | None = None, sandboxed: bool = True,
-                limits: sandbox.Limits = sandbox.Limits()) -> list[Submission]:
+                limits: sandbox.Limits = sandbox.Limits(), check: bool = False) -> list[Submission]:
     """Autograde every submission in folder with `workers` processes (default: one per CPU);
     write DIR/grades.csv, grades-<lesson>.csv, feedback/ and report.html. nbgrader's own log goes to
     DIR/nbgrader/grading.log. A second run into the same DIR grades only new or changed
-    submissions; a changed lesson master regrades everything."""
+    submissions; a changed lesson master regrades everything. `check`: as `compatlab check` wants
+    it, one worker in this process (no process to start, nothing imported twice) and none of
+    those tables and pages, which it does not show; the grading itself is the same."""
     console = console or Console()
     submissions = find_submissions(folder, course.assignments())
     if sandboxed and (problem := sandbox.unavailable()):
@@ -93,7 +98,8 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
     new_lessons = [name for name in masters if name not in state["masters"]]
     with stderr_to(work / "grading.log"):
         if todo or new_lessons:  # else nothing changed since the last run: no engines, no workers
-            _autograde(course, work, todo, new_lessons, console, workers or os.cpu_count() or 1, sandboxed, limits)
+            _autograde(course, work, todo, new_lessons, console, 1 if check else workers or os.cpu_count() or 1,
+                       sandboxed, limits, in_process=check)
         _read_scores(_gradebook_url(work), course, submissions)
     _read_runtime_notes(work, submissions)
     reused = sum(1 for s in submissions if s.score is not None and s.key not in todo_keys)
@@ -103,7 +109,8 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
     state["masters"].update(masters)
     state["submissions"] = {s.key: s.fingerprint for s in submissions if s.score is not None and not s.problem}
     (out / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True))
-    _write_outputs(out, work, submissions, lessons, course.assignments())
+    if not check:
+        _write_outputs(out, work, submissions, lessons, course.assignments())
     return submissions
 
 
@@ -150,7 +157,7 @@ def _gradebook_url(work: Path) -> str:
 
 
 def _autograde(course: Course, work: Path, todo: list[Submission], new_lessons: list[str], console: Console,
-               workers: int, sandboxed: bool, limits: sandbox.Limits) -> None:
+               workers: int, sandboxed: bool, limits: sandbox.Limits, in_process: bool = False) -> None:
     paths = dict(root=work, source_directory=course.solutions, release_directory=work / "release",
                  submitted_directory=work / "submitted", autograded_directory=work / "autograded",
                  feedback_directory=work / "feedback", solution_directory=work / "solution",
@@ -163,7 +170,7 @@ def _autograde(course: Course, work: Path, todo: list[Submission], new_lessons: 
         os.environ.pop(ENGINES_VARIABLE, None)
         shutil.rmtree(box_root, ignore_errors=True)
         box = sandbox.prepare(box_root, limits, sandboxed)
-        with GradingPool(course, paths, workers, box) as pool:
+        with GradingPool(course, paths, workers, box, in_process) as pool:
             # the unpaced profiles, shared by every kernel (see LESSON_ENGINES), sandboxed themselves
             engines = lab_engines(prefix=tuple(sandbox.engine_prefix()) if sandboxed else ())
             env = {ENGINES_VARIABLE: json.dumps(engines), **engine_env(engines["ollama"])}
@@ -224,10 +231,12 @@ def column(lesson: str, grade_id: str) -> str:
     return f"{lesson}/{grade_id}"
 
 
-def grades_frame(submissions: list[Submission], cells: dict[str, list[str]], qualify: bool = True) -> pd.DataFrame:
+def grades_frame(submissions: list[Submission], cells: dict[str, list[str]], qualify: bool = True) -> "pd.DataFrame":
     """One row per submission; one column per test cell of each lesson (cells: lesson -> grade_ids),
     in points, named `<lesson>/<grade_id>`, or by grade_id alone for one lesson's table (qualify=False);
     the review notes last."""
+    import pandas as pd
+
     rows = []
     for sub in submissions:
         row = {"student": sub.student, "assignment": sub.assignment, "score": sub.score,

@@ -10,13 +10,17 @@ each) overlap the lab engines' start; the workers then prepare the lessons too
 (`generate_assignment`, side by side), and each lesson's submissions are graded as soon as it is
 ready. A worker process that dies takes only its own tasks with it: those are tried once more
 in a fresh pool, then reported as failed, and the rest of the class is graded.
+
+`compatlab check` grades with one worker in its own process instead (`InProcess`): a process
+would import nbgrader a second time, and a notebook still gets a fresh sandbox of its own.
 """
 
 import os
 import sys
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
@@ -37,14 +41,52 @@ class GradingError(Exception):
     """nbgrader could not grade at all (e.g. it could not prepare an assignment)."""
 
 
-def _start(course_root: str, paths: dict[str, str], settings: dict) -> None:
+def _start(course_root: str, paths: dict[str, str], box: str) -> None:
     global _course, _api, _box, _slot, _users
-    _box = sandbox.Sandbox.from_json(settings["SandboxedExecute"]["sandbox"])
+    _box = sandbox.Sandbox.from_json(box)
+    settings = nbgrader_settings(_box)  # here, not in the parent: nbgrader's import takes a second
     if _box.isolated:  # a relay and (as root) users of its own: a fork bomb spends only this worker's budget
         _box.slot, _slot = sandbox.claim_slot(Path(_box.root))
         _box.uids, _users = sandbox.claim_users()
     _course = Course(Path(course_root))
     _api = _course.nbgrader_api(settings=settings, **paths)
+
+
+class InProcess:
+    """One worker in this process, as an executor: its start (nbgrader's import, a second) in a
+    thread of its own, beside the engines' start; its tasks in the caller's thread, so that
+    Ctrl-C there stops the sandbox at once (sandbox.run) instead of waiting for a thread."""
+
+    def __init__(self, initargs: tuple) -> None:
+        self.failure: BaseException | None = None
+        self.starting = threading.Thread(target=self._start, args=initargs, daemon=True)
+        self.starting.start()
+
+    def _start(self, *initargs) -> None:
+        try:
+            _start(*initargs)
+        except Exception as exc:  # noqa: BLE001 -- every task then fails with it
+            self.failure = exc
+
+    def submit(self, function, *args) -> Future:
+        self.starting.join()
+        future = Future()
+        try:
+            if self.failure:
+                raise self.failure
+            future.set_result(function(*args))
+        except Exception as exc:  # noqa: BLE001 -- as a pool's future holds it
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, cancel_futures: bool = False) -> None:
+        """Give back the slot and the users (a worker process does so when it exits)."""
+        global _slot, _users
+        self.starting.join()
+        for handle in (_slot, _users):
+            if handle is not None:
+                handle.close()
+        _slot = _users = None
 
 
 def nbgrader_settings(box: sandbox.Sandbox) -> dict:
@@ -109,13 +151,17 @@ def grade_one(env: dict[str, str], bridges: tuple[int, ...], assignment: str, st
 class GradingPool:
     """`workers` processes that prepare lessons and grade submissions; they start at once."""
 
-    def __init__(self, course: Course, paths: dict[str, Path], workers: int, box: sandbox.Sandbox) -> None:
+    def __init__(self, course: Course, paths: dict[str, Path], workers: int, box: sandbox.Sandbox,
+                 in_process: bool = False) -> None:
         # box: where submissions run and under which limits (its folders exist: sandbox.prepare)
-        self.initargs = (str(course.root), {k: str(v) for k, v in paths.items()}, nbgrader_settings(box))
+        self.initargs = (str(course.root), {k: str(v) for k, v in paths.items()}, box.to_json())
         self.workers = max(1, workers)
+        self.in_process = in_process  # one worker, in this process
         self.executor = self._spawn()
 
-    def _spawn(self) -> ProcessPoolExecutor:
+    def _spawn(self) -> ProcessPoolExecutor | InProcess:
+        if self.in_process:
+            return InProcess(self.initargs)
         # spawn, not fork: the parent holds threads (engines' watchers, rich) that fork would copy
         executor = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_start,
                                        initargs=self.initargs)

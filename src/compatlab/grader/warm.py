@@ -211,8 +211,8 @@ def serve(conn: socket.socket) -> None:
     conn.send(json.dumps({"ready": threading.active_count() == 1}).encode())
     while True:
         message, fds, _, _ = socket.recv_fds(conn, 65536, 1)
-        if not message:
-            return
+        if not message:  # the worker is done: nothing here to tidy, so no interpreter teardown
+            os._exit(0)
         try:
             reply = {"pid": _fork_kernel(json.loads(message), fds[0], conn)}
         except Exception as exc:  # noqa: BLE001 -- the worker falls back to a cold kernel

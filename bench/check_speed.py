@@ -47,17 +47,26 @@ def notebooks() -> list[tuple[str, str]]:
     return chosen
 
 
-def check_once(python: Path, lesson: str, student: str, scratch: Path) -> tuple[float, dict]:
-    """One `compatlab check --json` of a fresh copy, in a new process: (seconds, its report)."""
+def fresh_copy(lesson: str, student: str, scratch: Path) -> Path:
+    """The sample student's notebook, copied into a folder of its own named after the lesson."""
     folder = Path(tempfile.mkdtemp(dir=scratch)) / lesson
     folder.mkdir()
     notebook = folder / f"{lesson}.ipynb"
     shutil.copyfile(SAMPLE / "submitted" / student / lesson / f"{lesson}.ipynb", notebook)
-    # what check() gives the command: its Python's folder first on PATH
-    env = {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return notebook
+
+
+def env_for(python: Path) -> dict[str, str]:
+    """What check() gives the command: its Python's folder first on PATH."""
+    return {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def check_once(python: Path, lesson: str, student: str, scratch: Path) -> tuple[float, dict]:
+    """One `compatlab check --json` of a fresh copy, in a new process: (seconds, its report)."""
+    notebook = fresh_copy(lesson, student, scratch)
     start = time.perf_counter()
     done = subprocess.run([str(python), "-m", "compatlab", "check", str(notebook), "--json"],
-                          capture_output=True, text=True, env=env, cwd=folder, timeout=600)
+                          capture_output=True, text=True, env=env_for(python), cwd=notebook.parent, timeout=600)
     seconds = time.perf_counter() - start
     try:
         report = json.loads(done.stdout.strip().splitlines()[-1])
@@ -95,14 +104,10 @@ def timed_check(notebook: str) -> None:
 
 def breakdown(lesson: str, student: str, scratch: Path) -> dict[str, float]:
     """One check of a fresh copy, timed phase by phase (this checkout: grading in its process)."""
-    folder = Path(tempfile.mkdtemp(dir=scratch)) / lesson
-    folder.mkdir()
-    notebook = folder / f"{lesson}.ipynb"
-    shutil.copyfile(SAMPLE / "submitted" / student / lesson / f"{lesson}.ipynb", notebook)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    notebook = fresh_copy(lesson, student, scratch)
     start = time.time()
     done = subprocess.run([sys.executable, __file__, "--phases", str(notebook)], capture_output=True, text=True,
-                          env=env, cwd=folder, timeout=600)
+                          env=env_for(Path(sys.executable)), cwd=notebook.parent, timeout=600)
     exited = time.time()
     line = next((line for line in done.stdout.splitlines() if line.startswith(PHASES)), None)
     if line is None:

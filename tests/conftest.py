@@ -1,4 +1,9 @@
-"""Live lab engines for the tests: real processes on free loopback ports, stopped at the end."""
+"""Live lab engines for the tests (real processes on free loopback ports, stopped at the end),
+the sample class graded once for the whole run, and the files' order for `make test`'s workers."""
+
+import fcntl
+import json
+import os
 
 import httpx
 import ollama
@@ -6,6 +11,15 @@ import openai
 import pytest
 
 from compatlab.process import EngineProcess
+
+# `make test` runs two xdist workers, each given whole files in this order (--dist loadfile
+# --no-loadscope-reorder): the longest first, so that no long one starts last.
+LONGEST_FIRST = ["test_check.py", "test_grading.py", "test_hostile.py", "test_browser.py", "test_real_tier.py"]
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST
+               else len(LONGEST_FIRST))  # a stable sort: the other files keep their order
 
 
 class Engines:
@@ -82,16 +96,25 @@ def llama_server_url(llama_front) -> str:
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory):
     """The sample class, graded once by the real command: (the finished process, the --out
-    folder, grades.csv rows keyed by (student, assignment))."""
+    folder, grades.csv rows keyed by (student, assignment)). Once for the whole run: under xdist
+    the first worker to ask grades it and the others wait for it, in the run's shared folder."""
     import csv
     import subprocess
     import sys
 
     from compatlab.grader.course import REPO
 
-    out = tmp_path_factory.mktemp("graded")
-    result = subprocess.run([sys.executable, "-m", "compatlab", "grade", str(REPO / "data" / "sample-class" / "submitted"),
-                             "--out", str(out), "--workers", "2"], capture_output=True, text=True, timeout=900, cwd=REPO)
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # each worker's own folder is in the run's
+    out, saved = shared / "graded", shared / "graded.json"
+    with open(shared / "graded.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not saved.is_file():
+            done = subprocess.run([sys.executable, "-m", "compatlab", "grade", str(REPO / "data" / "sample-class" / "submitted"),
+                                   "--out", str(out), "--workers", "2"], capture_output=True, text=True, timeout=900, cwd=REPO)
+            saved.write_text(json.dumps([done.args, done.returncode, done.stdout, done.stderr]))
+    result = subprocess.CompletedProcess(*json.loads(saved.read_text()))
     assert result.returncode == 0, result.stdout + result.stderr
     with open(out / "grades.csv", newline="") as handle:
         rows = {(row["student"], row["assignment"]): row for row in csv.DictReader(handle)}

@@ -7,6 +7,7 @@ binary (executable_path) and never downloads a browser of its own.
 """
 
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -136,6 +137,9 @@ def test_the_last_cell_checks_the_saved_notebook_and_shows_the_verdicts(jupyterl
     cells = page.locator(".jp-NotebookPanel .jp-Cell")
     expect(cells.first).to_contain_text("Lesson 5 of 6", timeout=60_000)
     expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=90_000)
+    # JupyterLab puts a long notebook's cells on the page a few at a time: wait for all of them
+    saved = json.loads((work / "tolerant-client" / "tolerant-client.ipynb").read_text())
+    expect(cells).to_have_count(len(saved["cells"]), timeout=60_000)
     # "Check your work": check(), as a learner runs it, on the saved (blank) copy. By its index:
     # Shift+Enter on the last cell adds an empty one below, which `cells.last` would then be
     last = cells.nth(cells.count() - 1)

@@ -175,10 +175,12 @@ def read_grades(out: Path) -> dict:
 
 
 @pytest.fixture()
-def out(tmp_path_factory) -> Path:
-    """A grading's --out folder on a short path: the engine relay's Unix sockets are made under it,
-    and a socket's path fits in 107 bytes (under xdist, tmp_path is 10 longer: popen-gwN/)."""
-    return tmp_path_factory.mktemp("out")
+def out(tmp_path) -> Path:
+    """A grading's --out folder on a long path (over 200 bytes): nothing the grader makes may
+    depend on it being short, like a Unix socket, whose path must fit in 107 bytes."""
+    out = tmp_path.joinpath(*["a-folder-with-a-rather-long-name"] * 5, "out")
+    assert len(str(out)) > 200
+    return out
 
 
 def test_serial_grading_equals_parallel_and_a_second_run_grades_only_what_changed(graded, tmp_path, out):

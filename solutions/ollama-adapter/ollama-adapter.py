@@ -173,7 +173,9 @@ def within(seconds, function, *args, **kwargs):
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     thread.join(seconds)
-    outcome.finished = not thread.is_alive()
+    if thread.is_alive():  # abandoned: what it returns later must not change what the caller saw
+        return Outcome(False, seconds=time.monotonic() - start)
+    outcome.finished = True
     return outcome
 
 

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -163,12 +164,13 @@ def _autograde(course: Course, work: Path, todo: list[Submission], new_lessons: 
                  feedback_directory=work / "feedback", solution_directory=work / "solution",
                  db_url=_gradebook_url(work))
     saved = dict(os.environ)
-    box_root, bridges = work / "sandbox", None
+    # the relay's Unix sockets live in there: a path under --out could pass the 107 bytes a
+    # socket's path may have, and a private folder of /tmp is readable by nobody else anyway
+    box_root, bridges = Path(tempfile.mkdtemp(prefix="compatlab-box-")), None
     try:
         # our own engines, never a COMPATLAB_ENGINES set from outside: the sandboxes reach only
         # the ports relayed to them, and grades must not depend on someone else's engine
         os.environ.pop(ENGINES_VARIABLE, None)
-        shutil.rmtree(box_root, ignore_errors=True)
         box = sandbox.prepare(box_root, limits, sandboxed)
         with GradingPool(course, paths, workers, box, in_process) as pool:
             # the unpaced profiles, shared by every kernel (see LESSON_ENGINES), sandboxed themselves

@@ -4,6 +4,7 @@ the sample class graded once for the whole run, and the files' order for `make t
 import fcntl
 import json
 import os
+from collections import Counter
 
 import httpx
 import ollama
@@ -18,6 +19,12 @@ LONGEST_FIRST = ["test_check.py", "test_grading.py", "test_hostile.py", "test_br
 
 
 def pytest_collection_modifyitems(items):
+    for item in items:  # schemathesis names each operation's test (pytest 9) but gives them one id
+        if getattr(item, "operation_label", None) and item.nodeid != item.parent.id.child(item.name):
+            item._id = item.parent.id.child(item.name)
+    ids = Counter(item.nodeid for item in items)
+    if repeated := [nodeid for nodeid, count in ids.items() if count > 1]:  # xdist would run one of each
+        raise pytest.UsageError(f"tests share an id, so xdist would run only one of them: {repeated}")
     items.sort(key=lambda item: LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST
                else len(LONGEST_FIRST))  # a stable sort: the other files keep their order
 

@@ -10,8 +10,17 @@ A benchmark, not a test: it prints figures and asserts nothing. One run, on one 
    grading, feedback, report), sandboxed as always.
 
 Both share one set of lab engines per run, as `compatlab grade` does (COMPATLAB_ENGINES), so
-the kernels do the same work. Reported: wall time of each, their ratio, and whether every
-score is identical. Target (issue I): >= 3x on 2 cores with identical scores.
+the kernels do the same work. Nor do the serial kernels get SSL_CERT_FILE when the machine
+sets it: httpx then parses that bundle for every client it makes (about 22 ms each here, the
+lessons make hundreds), and compatlab's kernels, whose environment is an allowlist, never see
+it; the serial run would be slower for a reason that has nothing to do with grading.
+Reported: wall time of each, their ratio, and whether every score is identical. Target (issue
+I): >= 3x on 2 cores with identical scores.
+
+4. the cells alone: the notebooks nbgrader graded (their code as it ran, hidden tests included),
+   one after another in one Python process that has imported what they use: no kernel, no
+   nbgrader, no sandbox. No grader takes less per notebook, so with W workers no grader can
+   beat serial / (cells / W): the ceiling printed for the speed-up.
 
 First it measures what two CPU-bound processes side by side gain on this machine over one
 after the other: 2.00x on two free cores, less where virtual CPUs share a physical core or the
@@ -70,6 +79,7 @@ def serial_nbgrader(folder: Path, work: Path, jobs: list[tuple[str, str]]) -> tu
     saved = dict(os.environ)
     os.environ[ENGINES_VARIABLE] = json.dumps(engines)
     os.environ.update(engine_env(engines["ollama"]))
+    os.environ.pop("SSL_CERT_FILE", None)  # as compatlab's kernels (see the docstring)
     try:
         for lesson in sorted({lesson for lesson, _ in jobs}):
             source_notebook(course, lesson)
@@ -80,13 +90,45 @@ def serial_nbgrader(folder: Path, work: Path, jobs: list[tuple[str, str]]) -> tu
             if not result["success"]:
                 print(f"  serial nbgrader could not grade {student}/{lesson}", file=sys.stderr)
         seconds = time.perf_counter() - start
+        graded = [work / "autograded" / student / lesson / f"{lesson}.ipynb" for lesson, student in jobs]
+        cells = float(subprocess.run([sys.executable, __file__, "--cells-only", *map(str, graded)], check=True,
+                                     capture_output=True, text=True, cwd=work).stdout.split()[-1])
     finally:
         stop_lab_engines()
         os.environ.clear()  # the engines are gone: compatlab grade must not be sent to them
         os.environ.update(saved)
     with Gradebook(f"sqlite:///{work / 'gradebook.db'}") as gradebook:
         scores = {(lesson, student): gradebook.find_submission(lesson, student).score for lesson, student in jobs}
-    return seconds, scores
+    return seconds, scores, cells
+
+
+def cells_only(paths: list[str]) -> float:
+    """Seconds to run these notebooks' code cells one after another in this process, after
+    importing what they use; each notebook in a fresh namespace."""
+    import contextlib
+    import io
+
+    import nbformat
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # as in a kernel: figures rendered
+    os.environ["NBGRADER_EXECUTION"] = "autograde"  # as nbgrader's kernels: check() and live models stand aside
+    from IPython.core.interactiveshell import InteractiveShell
+
+    import compatlab.lessonkit  # noqa: F401 -- what a warm kernel has imported
+    import matplotlib.pyplot  # noqa: F401
+    import ollama  # noqa: F401
+    import openai  # noqa: F401
+    import pandas  # noqa: F401
+
+    shell = InteractiveShell.instance()
+    notebooks = [nbformat.read(path, as_version=4) for path in paths]
+    start = time.perf_counter()
+    for notebook in notebooks:
+        shell.reset(new_session=False)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            for cell in notebook.cells:
+                if cell.cell_type == "code":
+                    shell.run_cell(cell.source, silent=True)
+    return time.perf_counter() - start
 
 
 def compatlab_grade(folder: Path, out: Path, workers: int) -> tuple[float, dict]:
@@ -118,7 +160,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-lesson", type=int, default=4, help="students per lesson (default 4)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cells-only", nargs="+", metavar="NOTEBOOK", help=argparse.SUPPRESS)  # step 4's process
     args = parser.parse_args()
+    if args.cells_only:
+        print(f"{cells_only(args.cells_only):.3f}")
+        return
     with tempfile.TemporaryDirectory(prefix="grade-bench-") as tmp:
         tmp = Path(tmp)
         jobs = generate_class(tmp / "class", args.per_lesson)
@@ -126,13 +172,15 @@ def main() -> None:
               f"{os.cpu_count()} CPUs")
         print(f"pure CPU here: {args.workers} processes side by side do {cpu_parallelism(args.workers):.2f}x "
               f"the work of one")
-        serial, serial_scores = serial_nbgrader(tmp / "class", tmp / "serial", jobs)
+        serial, serial_scores, cells = serial_nbgrader(tmp / "class", tmp / "serial", jobs)
         parallel, parallel_scores = compatlab_grade(tmp / "class", tmp / "parallel", args.workers)
     same = serial_scores == parallel_scores
     print(f"{'':34} {'seconds':>8} {'s/notebook':>11}")
     print(f"{'serial nbgrader autograde':34} {serial:8.1f} {serial / len(jobs):11.2f}")
     print(f"{f'compatlab grade --workers {args.workers} (whole run)':34} {parallel:8.1f} {parallel / len(jobs):11.2f}")
+    print(f"{'the cells alone, one process':34} {cells:8.1f} {cells / len(jobs):11.2f}")
     print(f"speed-up: {serial / parallel:.2f}x; scores identical: {'yes' if same else 'NO'}")
+    print(f"ceiling: with {args.workers} workers and no cost but the cells, {serial / (cells / args.workers):.2f}x")
     if not same:
         for key in sorted(serial_scores):
             if serial_scores[key] != parallel_scores.get(key):

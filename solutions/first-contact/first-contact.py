@@ -860,21 +860,27 @@ for name, chunks in STREAMS.items():
 #
 # Now live. `compatlab.traces.record(url, body, labels)` records a stream just as the traces
 # were recorded, so your functions work on it unchanged. The paced lab engine runs at 60
-# tokens per second; two more engines, started here, run at 30 and 120. A real model joins
+# tokens per second; two more engines, started here, run at 30 and 120. The three streams are
+# recorded at the same time: each engine paces its own reply on its own schedule (`Pacer` in
+# `compatlab/engine/runtime.py`), so they do not slow each other down. A real model joins
 # when this kernel has one: `COMPATLAB_LLAMA_HOST` (Ollama's API over llama-server) or
 # `LLAMA_SERVER_URL` (llama-server itself), both set by `make lab` when the real tier is
 # installed. Graded runs never use it: a grade must not depend on the grading machine.
 
 # %%
+from concurrent.futures import ThreadPoolExecutor
+
 from compatlab.process import EngineProcess
 
 ASK = [{"role": "user", "content": "Write 40 words."}]  # the lab engine answers with exactly 40 tokens
 extra = {pace: EngineProcess("--tokens-per-second", str(pace), "--load-ms", "0").launch() for pace in (30, 120)}
 try:
     paced = {30: extra[30].wait_ready().url, 60: PACED, 120: extra[120].wait_ready().url}
-    for pace, url in paced.items():
-        recorded = traces.record(f"{url}/v1/chat/completions", {"model": MODEL, "messages": ASK, "stream": True}, {})
-        STREAMS[f"lab engine, {pace} tokens/s"] = chunk_times(recorded)
+    with ThreadPoolExecutor(len(paced)) as pool:  # the three at once
+        recorded = pool.map(lambda url: traces.record(f"{url}/v1/chat/completions",
+                                                      {"model": MODEL, "messages": ASK, "stream": True}, {}), paced.values())
+        for pace, trace in zip(paced, recorded):
+            STREAMS[f"lab engine, {pace} tokens/s"] = chunk_times(trace)
 finally:
     for engine in extra.values():
         engine.stop()

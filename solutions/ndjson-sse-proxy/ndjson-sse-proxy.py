@@ -918,12 +918,12 @@ print("✓ content_arrivals: every check in this cell passed")
 
 # %%
 FORTY = {"model": MODEL, "messages": [{"role": "user", "content": "Write 40 words"}], "stream": True}
+one = {**FORTY, "messages": [{"role": "user", "content": "Write 1 words"}]}
 with serve_app(make_app(PACED)) as paced_proxy, serve_app(make_app(UPSTREAM)) as fast_proxy:
     for url in (f"{PACED}/v1", f"{paced_proxy.url}/v1"):  # warm up: first connections, first imports
-        content_arrivals(url, FORTY)
+        content_arrivals(url, one)
     direct_runs = [content_arrivals(f"{PACED}/v1", FORTY) for _ in range(2)]
     proxy_runs = [content_arrivals(f"{paced_proxy.url}/v1", FORTY) for _ in range(2)]
-    one = {**FORTY, "messages": [{"role": "user", "content": "Write 1 words"}]}
     ttft = pd.DataFrame({"direct /v1": [content_arrivals(f"{UPSTREAM}/v1", one)[0] for _ in range(20)],
                          "your proxy": [content_arrivals(f"{fast_proxy.url}/v1", one)[0] for _ in range(20)]}) * 1000
 

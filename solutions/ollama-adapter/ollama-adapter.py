@@ -885,9 +885,13 @@ for adapter, error in fallback.skipped:
 #   which is what a user waiting for an answer feels.
 #
 # The paced engine streams at about 60 tokens per second after 80 ms. Ask it for answers of
-# several lengths:
+# several lengths, all at once: it paces each request on its own schedule (`Pacer` in
+# `compatlab/engine/runtime.py`), so they do not slow each other down.
 
 # %%
+from concurrent.futures import ThreadPoolExecutor
+
+
 def timed(adapter, messages, **opts):
     """Stream one reply; each chunk with its arrival time, in seconds since the request."""
     start = time.perf_counter()
@@ -907,8 +911,9 @@ def speeds(arrivals):
 
 paced = OllamaAdapter(PACED, MODEL)
 WORDS = (10, 20, 40, 80)
-table = pd.DataFrame([speeds(timed(paced, [{"role": "user", "content": f"Write {words} words."}]))
-                      for words in WORDS], index=pd.Index(WORDS, name="tokens asked for")).round(1)
+with ThreadPoolExecutor(len(WORDS)) as pool:
+    replies = pool.map(lambda words: timed(paced, [{"role": "user", "content": f"Write {words} words."}]), WORDS)
+    table = pd.DataFrame([speeds(reply) for reply in replies], index=pd.Index(WORDS, name="tokens asked for")).round(1)
 table
 
 # %% [markdown]

@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="<student>/<assignment>/<notebook>.ipynb")
     grade.add_argument("--out", required=True, metavar="DIR", help="grades.csv, feedback/ and report.html go here")
     grade.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="students graded at once (default: the CPU count)")
+                       help="students graded at once (default: one more than the CPUs)")
     grade.add_argument("--cell-timeout", type=int, default=30, metavar="SECONDS",
                        help="time limit per notebook cell (default: 30)")
     grade.add_argument("--notebook-timeout", type=int, default=600, metavar="SECONDS",

@@ -62,7 +62,7 @@ def stderr_to(path: Path) -> Iterator[None]:
 def grade_class(folder: Path, out: Path, course: Course = Course(), console: Console | None = None,
                 workers: int | None = None, sandboxed: bool = True,
                 limits: sandbox.Limits = sandbox.Limits(), check: bool = False) -> list[Submission]:
-    """Autograde every submission in folder with `workers` processes (default: one per CPU);
+    """Autograde every submission in folder with `workers` processes (default: default_workers());
     write DIR/grades.csv, grades-<lesson>.csv, feedback/ and report.html. nbgrader's own log goes to
     DIR/nbgrader/grading.log. A second run into the same DIR grades only new or changed
     submissions; a changed lesson master regrades everything. `check`: as `compatlab check` wants
@@ -99,7 +99,7 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
     new_lessons = [name for name in masters if name not in state["masters"]]
     with stderr_to(work / "grading.log"):
         if todo or new_lessons:  # else nothing changed since the last run: no engines, no workers
-            _autograde(course, work, todo, new_lessons, console, 1 if check else workers or os.cpu_count() or 1,
+            _autograde(course, work, todo, new_lessons, console, 1 if check else workers or default_workers(),
                        sandboxed, limits, in_process=check)
         _read_scores(_gradebook_url(work), course, submissions)
     _read_runtime_notes(work, submissions)
@@ -113,6 +113,13 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
     if not check:
         _write_outputs(out, work, submissions, lessons, course.assignments())
     return submissions
+
+
+def default_workers() -> int:
+    """One worker more than CPUs: a kernel spends about a third of its time waiting (paced
+    streams, timeouts), so as many workers as CPUs leave them idle. Measured on 2 cores, 18
+    notebooks: 77.1 s with 2 workers, 67.1 s with 3, 66.0 s with 4, the grades identical."""
+    return (os.cpu_count() or 1) + 1
 
 
 class Lesson:

@@ -4,8 +4,10 @@ student's own fresh sandbox.
 Before it runs a line of the learner's, a graded notebook's kernel spends seconds importing:
 ipykernel, pandas, matplotlib (and building its font list), the SDKs. Serial nbgrader pays that
 for every notebook; here each worker pays it once. A worker starts a *template*: a process of
-its own (root, the kernels' environment, never any student code) that imports those modules
-and then does one thing, on the worker's request only: fork a kernel into a given sandbox.
+its own (root, the runner's environment, never any student code) that imports those modules
+and then does one thing, on the worker's request only: fork a kernel into a given sandbox. It
+knows nothing of a run (engines, relays): each kernel gets its whole environment when forked,
+so a worker starts its template first thing, and its imports overlap everything else.
 
 For each student the worker starts the sandbox exactly as before (sandbox.py: bubblewrap's
 fresh namespaces and tmpfs, the control group) and waits for the runner inside to be up. Then
@@ -44,10 +46,12 @@ import time
 
 from compatlab.grader import seccomp
 
-# what the lessons import, besides the kernel itself: a module missing here just stays cold
+# what the lessons import, besides the kernel itself: a module missing here just stays cold.
+# Not ollama (60 ms in the kernel): its import makes a client from OLLAMA_HOST, which only
+# the kernel's own environment has.
 PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "matplotlib_inline.backend_inline", "compatlab.grader.kernel",
            "compatlab.grader.guard", "compatlab.grader.relay", "numpy", "pandas", "matplotlib", "matplotlib.pyplot",
-           "httpx", "openai", "ollama", "jsonschema", "fastapi", "fastapi.responses", "uvicorn",
+           "httpx", "openai", "jsonschema", "fastapi", "fastapi.responses", "uvicorn",
            "compatlab.backends", "compatlab.process", "compatlab.lessonkit", "compatlab.traces", "compatlab.selfcheck")
 NAMESPACES = (("ipc", 0x08000000), ("uts", 0x04000000), ("net", 0x40000000), ("cgroup", 0x02000000),
               ("pid", 0x20000000), ("mnt", 0x00020000))  # CLONE_NEW*; the mount namespace last
@@ -79,8 +83,9 @@ _template: "Template | None" = None  # this worker's
 
 
 def use(env: dict[str, str]) -> None:
-    """Have this worker's template ready for kernels whose environment is `env` (it starts now,
-    and imports while the worker does other work); a template for another environment goes."""
+    """Have this worker's template running with `env` (the runner's; each kernel gets its own
+    when forked): it starts now, and imports while the worker does other work. One that died,
+    or runs with another environment, is replaced."""
     global _template
     if _template and _template.env == env and _template.process.poll() is None:
         return

@@ -44,10 +44,12 @@ class GradingError(Exception):
 def _start(course_root: str, paths: dict[str, str], box: str) -> None:
     global _course, _api, _box, _slot, _users
     _box = sandbox.Sandbox.from_json(box)
-    settings = nbgrader_settings(_box)  # here, not in the parent: nbgrader's import takes a second
     if _box.isolated:  # a relay and (as root) users of its own: a fork bomb spends only this worker's budget
         _box.slot, _slot = sandbox.claim_slot(Path(_box.root))
         _box.uids, _users = sandbox.claim_users()
+        if _box.uids:  # as root, kernels forked from a template (warm.py): it imports from now on
+            warm.use(sandbox.runner_env())
+    settings = nbgrader_settings(_box)  # here, not in the parent: nbgrader's import takes a second
     _course = Course(Path(course_root))
     _api = _course.nbgrader_api(settings=settings, **paths)
 
@@ -117,12 +119,12 @@ def _failure(result: dict, what: str) -> str:
 
 
 def _set_engines(env: dict[str, str], bridges: tuple[int, ...]) -> None:
-    """The engines' addresses for this worker's kernels; as root, a warm template for them
-    (warm.py), which imports while this worker prepares or grades."""
+    """The engines' addresses for this worker's kernels; as root, the worker's warm template
+    again if it is gone (warm.py)."""
     os.environ.update(env)
     _box.bridges = bridges
     if _box.isolated and _box.uids:
-        warm.use(sandbox.kernel_env(_box, dict(os.environ)))
+        warm.use(sandbox.runner_env())
 
 
 def prepare_one(env: dict[str, str], bridges: tuple[int, ...], assignment: str) -> str:

@@ -575,7 +575,7 @@ def test_the_kernel_sees_only_the_allowed_environment(graded):
     assert "COMPATLAB_HOSTILE_SECRET" not in env
     allowed = {"OLLAMA_HOST", "OPENAI_BASE_URL", "OPENAI_API_KEY", "COMPATLAB_ENGINES", "NBGRADER_EXECUTION",
                "COMPATLAB_RELAY", "COMPATLAB_GUARD", "PATH", "LANG", "LC_ALL", "HOME", "TMPDIR",
-               "PYTHONDONTWRITEBYTECODE", "JUPYTER_PLATFORM_DIRS"}
+               "PYTHONDONTWRITEBYTECODE", "JUPYTER_PLATFORM_DIRS", "SSL_CERT_DIR"}
     # what ipykernel and jupyter_client set for every kernel themselves
     extra = {name for name in env - allowed if not name.startswith(("JPY_", "PYDEVD_"))}
     assert extra <= {"MPLBACKEND", "CLICOLOR", "CLICOLOR_FORCE", "FORCE_COLOR", "PAGER", "GIT_PAGER", "TERM", "PWD"}, extra

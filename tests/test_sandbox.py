@@ -57,7 +57,8 @@ print("PROBE " + json.dumps({
     "runner_home": [name for name in os.listdir("/tmp") if name.startswith("runner-")],
     "cgroup": open("/proc/self/cgroup").read() == open(f"/proc/{runner}/cgroup").read(),
     "kernel_ports": [getattr(app, name + "_port") for name in ("shell", "iopub", "stdin", "control", "hb")],
-    "ephemeral_low": int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])}))
+    "ephemeral_low": int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0]),
+    "client_certificates": __import__("httpx").Client()._transport._pool._ssl_context.cert_store_stats()["x509"]}))
 '''
 
 
@@ -152,6 +153,15 @@ def test_the_kernel_listens_below_the_ephemeral_ports(probed):
     _, found = probed
     assert all(port < found["ephemeral_low"] for port in found["kernel_ports"]), (found["kernel_ports"], found["ephemeral_low"])
     assert len(set(found["kernel_ports"])) == 5
+
+
+def test_an_http_client_in_the_kernel_parses_no_certificate_bundle(probed):
+    # httpx builds an SSL context for every client (and `httpx.post` makes a client per call);
+    # from certifi's bundle that is some 150 certificates parsed each time, 15 ms of CPU, paid
+    # hundreds of times per notebook. With SSL_CERT_DIR set (sandbox.runner_env), OpenSSL reads
+    # its hashed directory only when a certificate is needed, and a sandbox never needs one
+    _, found = probed
+    assert found["client_certificates"] == 0, f"a new httpx client loaded {found['client_certificates']} certificates"
 
 
 def test_the_group_limits_the_whole_sandbox_and_goes_away():

@@ -1,6 +1,6 @@
 """Bad input never gets a 5xx or a traceback: each is a 4xx in the shape of the API that was called.
 
-Native /api/*: {"error": "<message>"} (gin's plain text for unknown routes and wrong methods).
+Native /api/*: {"error": "<message>"}. Unknown routes and wrong methods, /api or /v1: gin's plain text.
 /v1/*: Ollama's OpenAI envelope {"error": {"message", "type", "param", "code"}}, the type set by the
 status [ollama-api.md §4.6]. Rows marked "ok" are odd but valid requests that must succeed.
 """
@@ -177,9 +177,10 @@ ROWS = [
     row("v1-oversized", "POST", "/v1/completions", 413, OPENAI, "request body too large", content=big_body()),
     row("v1-oversized-chunked", "POST", "/v1/completions", 413, OPENAI, "request body too large",
         content=lambda: chunked(big_body())),
-    row("v1-unknown-route", "POST", "/v1/nope", 404, OPENAI, "Not Found", json={}),
+    # gin routes /v1 as it routes /api: its plain text comes before any /v1 middleware runs
+    row("v1-unknown-route", "POST", "/v1/nope", 404, PLAIN, "404 page not found", json={}),
     row("v1-unknown-model-card", "GET", "/v1/models/nope", 404, OPENAI, "model 'nope' not found"),
-    row("v1-wrong-method", "GET", "/v1/chat/completions", 405, OPENAI, "Method Not Allowed"),
+    row("v1-wrong-method", "GET", "/v1/chat/completions", 405, PLAIN, "405 method not allowed"),
     # ---------------------------------------------------------------- /v1: found by probing
     row("v1-schema-bound-1e400", "POST", "/v1/chat/completions", 400, OPENAI, "cannot produce output",
         content=b'{"model": "lab", "messages": [{"role": "user", "content": "hi"}], "response_format":'

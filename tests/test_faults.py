@@ -90,7 +90,8 @@ def test_http_500_native_client_raises_response_error(ollama_client, stream):
 def test_http_500_native_is_a_status_before_any_stream_byte(http):
     response = http.post("/api/chat", json=chat_body("lab:http-500"))
     assert response.status_code == 500
-    assert response.headers["content-type"] == "application/json"  # not application/x-ndjson
+    # gin's c.JSON, as Ollama sends every JSON reply; not application/x-ndjson
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
     assert response.json() == {"error": RUNNER_DIED}
 
 
@@ -106,7 +107,7 @@ def test_http_500_v1_openai_client_raises_internal_server_error(openai_client, s
 def test_http_500_v1_is_an_error_envelope_not_an_event_stream(http):
     response = http.post("/v1/chat/completions", json=chat_body("lab:http-500", stream=True))
     assert response.status_code == 500
-    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-type"] == "application/json; charset=utf-8"  # gin's, not an event stream
     assert "data:" not in response.text
     assert response.json() == {"error": {"message": RUNNER_DIED, "type": "api_error", "param": None, "code": None}}
 

@@ -539,3 +539,50 @@ def test_max_completion_tokens_by_profile(peers, profile, honoured):
 @pytest.mark.parametrize("profile, count", [("ollama", 1), ("ollama-legacy", 1), ("llamacpp", 2), ("vllm", 2)])
 def test_n_by_profile(peers, profile, count):
     assert len(peers(profile).client.chat.completions.create(model="lab", messages=HELLO, n=2).choices) == count
+
+
+# ---------------------------------------------------------------- what each engine's HTTP framework decides
+
+# gin (Ollama), cpp-httplib (llama-server), FastAPI (vLLM): see engine/frameworks.py
+FRAMEWORK_CONTENT_TYPES = {
+    "ollama": ("application/json; charset=utf-8", "text/event-stream"),
+    "ollama-legacy": ("application/json; charset=utf-8", "text/event-stream"),
+    "llamacpp": ("application/json; charset=utf-8", "text/event-stream"),
+    "vllm": ("application/json", "text/event-stream; charset=utf-8"),
+}
+ROUTE_ERRORS = {  # (status, content type, body) for an unknown /v1 route, then for a wrong method
+    "ollama": ((404, "text/plain", "404 page not found"), (405, "text/plain", "405 method not allowed")),
+    "ollama-legacy": ((404, "text/plain", "404 page not found"), (405, "text/plain", "405 method not allowed")),
+    "llamacpp": ((404, "application/json", '{"error":{"code":404,"message":"File Not Found","type":"not_found_error"}}'),) * 2,
+    "vllm": ((404, "application/json", '{"detail":"Not Found"}'), (405, "application/json", '{"detail":"Method Not Allowed"}')),
+}
+
+
+def test_content_types_are_the_engines_frameworks(any_peer):
+    json_type, sse_type = FRAMEWORK_CONTENT_TYPES[any_peer.name]
+    assert any_peer.complete().headers["content-type"] == json_type
+    assert any_peer.complete(temperature="hot").headers["content-type"] == json_type  # errors too
+    streamed = any_peer.http.post("/chat/completions", json={"model": "lab", "messages": HELLO, "stream": True})
+    assert streamed.headers["content-type"] == sse_type and "cache-control" not in streamed.headers
+
+
+def test_unknown_routes_and_wrong_methods_get_the_frameworks_answer(any_peer):
+    unknown, wrong_method = ROUTE_ERRORS[any_peer.name]
+    for response, (status, content_type, body) in ((any_peer.http.post("/nope", json={}), unknown),
+                                                   (any_peer.http.get("/chat/completions"), wrong_method)):
+        assert response.status_code == status and response.headers["content-type"].startswith(content_type)
+        assert response.text == body
+
+
+def test_llamacpp_text_completion_stream_has_usage_and_timings_on_its_finish_chunk(llamacpp):
+    for options in ({}, {"stream_options": {"include_usage": True}}):
+        response = llamacpp.http.post("/completions", json={"model": "lab", "prompt": "Hi", "max_tokens": 3,
+                                                            "stream": True, **options})
+        events = sse_events(response)
+        assert events[-1] == "[DONE]" and all(event["choices"] for event in events[:-1])  # no usage chunk
+        assert all(event["choices"][0]["logprobs"] is None for event in events[:-1])
+        assert events[-2]["choices"][0]["finish_reason"] == "length"
+        assert events[-2]["usage"]["completion_tokens"] == 3 and events[-2]["timings"]["predicted_n"] == 3
+    # the openai client reads the usage where llama-server puts it
+    streamed = list(llamacpp.client.completions.create(model="lab", prompt="Hi", max_tokens=3, stream=True))
+    assert streamed[-1].usage.completion_tokens == 3

@@ -7,12 +7,13 @@ import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from compatlab import __version__
 from compatlab.engine import native, openai_api
 from compatlab.engine.errors import ApiError, native_error, openai_error
+from compatlab.engine.frameworks import ContentTypes, route_error
 from compatlab.engine.profiles import PROFILES, Profile
 from compatlab.engine.runtime import EngineState
 from compatlab.engine.settings import EngineSettings
@@ -26,17 +27,9 @@ def _error(profile: Profile, path: str, status: int, message: str, param: str | 
     """An error in the shape of the API the client called."""
     if path.startswith("/v1"):
         return openai_error(profile, status, message, param)
-    if not profile.native_api:
-        return _foreign_not_found(profile) if status == 404 else openai_error(profile, status, message, param)
+    if not profile.native_api:  # a path llama-server or vLLM does not have, as their framework answers it
+        return route_error(profile.framework, 404) if status == 404 else openai_error(profile, status, message, param)
     return native_error(status, message)
-
-
-def _foreign_not_found(profile: Profile) -> Response:
-    """A route llama-server or vLLM does not have, as they answer it."""
-    if profile.name == "vllm":
-        return JSONResponse({"detail": "Not Found"}, status_code=404)  # FastAPI's default
-    return JSONResponse({"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}},
-                        status_code=404)
 
 
 class RequestGuard:
@@ -112,6 +105,7 @@ def add_error_handling(app: FastAPI, profile: Profile, max_body_bytes: int) -> N
     """The request guard and every error in the shape of the API called (the lab engine's and
     the llama front's alike)."""
     app.add_middleware(RequestGuard, limit=max_body_bytes, profile=profile)
+    app.add_middleware(ContentTypes, framework=profile.framework)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
@@ -128,15 +122,10 @@ def add_error_handling(app: FastAPI, profile: Profile, max_body_bytes: int) -> N
         path = request.url.path
         if request.scope.get(TOO_LARGE):
             return _error(profile, path, 413, f"request body too large: the limit is {max_body_bytes} bytes")
-        if path.startswith("/v1"):
-            return openai_error(profile, exc.status_code, str(exc.detail))
-        if not profile.native_api:
-            return _foreign_not_found(profile) if exc.status_code == 404 else openai_error(profile, exc.status_code, str(exc.detail))
-        # gin's plain-text answers for unknown routes and wrong methods
-        text = {404: "404 page not found", 405: "405 method not allowed"}.get(exc.status_code)
-        if text is None:  # e.g. FastAPI's 400 for a body it cannot parse (bad UTF-8, deep nesting)
-            return native_error(exc.status_code, str(exc.detail))
-        return PlainTextResponse(text, status_code=exc.status_code)
+        if exc.status_code in (404, 405):  # the router's: no handler of the engine ever ran
+            return route_error(profile.framework, exc.status_code)
+        # e.g. FastAPI's 400 for a body it cannot parse (bad UTF-8, deep nesting)
+        return _error(profile, path, exc.status_code, str(exc.detail))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

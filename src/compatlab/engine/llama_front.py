@@ -396,8 +396,7 @@ def _openai_routes(app: FastAPI) -> None:
             except ApiError as exc:  # after HTTP 200: an error event the SDKs raise on
                 yield openai_api.sse_event(openai_error_body(PROFILE, exc.status, exc.message))
 
-        return StreamingResponse(counted(front.state, events()), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(counted(front.state, events()), media_type="text/event-stream")
 
     @app.post("/v1/completions")
     async def completions(body: openai_api.CompletionRequest, request: Request) -> Response:
@@ -439,8 +438,7 @@ def _openai_routes(app: FastAPI) -> None:
             except ApiError as exc:
                 yield openai_api.sse_event(openai_error_body(PROFILE, exc.status, exc.message))
 
-        return StreamingResponse(counted(front.state, events()), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(counted(front.state, events()), media_type="text/event-stream")
 
     @app.get("/v1/models")
     async def list_models() -> dict:

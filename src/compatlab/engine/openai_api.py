@@ -342,8 +342,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
     if body.stream:
         options = body.stream_options or {}
         stream = _chat_stream(request, job, body.model, replies, options, bool(conversation.tools))
-        return StreamingResponse(counted(state, stream), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(counted(state, stream), media_type="text/event-stream")
     for reply in replies:
         async for _ in paced_pieces(reply, Pacer(state.settings, "whole"), job.timing):
             pass
@@ -516,28 +515,39 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
 
     if body.stream:
         include_usage = bool((body.stream_options or {}).get("include_usage")) and profile.stream_usage
+        logprobs = {"logprobs": None} if profile.completion_logprobs_in_stream else {}
+
+        def choice(text: str, finish_reason: str | None) -> dict:
+            return {"choices": [{"text": text, "index": 0, **logprobs, "finish_reason": finish_reason}]}
 
         async def events() -> AsyncIterator[bytes]:
             pacer = Pacer(state.settings, f"cmpl:{reply.prompt_tokens}:{reply.eval_count}")
             strike = fault_position(len(reply.content)) if job.fault else -1
             async for sent, piece in _enumerate(paced_pieces(reply, pacer, job.timing)):
-                yield sse_event({**head, "choices": [{"text": piece.text, "index": 0, "finish_reason": None}]})
+                yield sse_event({**head, **choice(piece.text, None)})
                 if sent == strike:
                     async for data in _fault(profile, job, head, 0):
                         yield data
                     if job.fault in ("error-mid-stream", "drop-mid-stream"):
                         return
-            yield sse_event({**head, "choices": [{"text": "", "index": 0, "finish_reason": reply.done_reason}]})
-            if include_usage:
+            finish = {**head, **choice("", reply.done_reason)}
+            if profile.completion_usage_on_finish:
+                finish["usage"] = _usage([reply])
+            if profile.timings:
+                finish["timings"] = _timings(job, [reply])
+            yield sse_event(finish)
+            if include_usage and not profile.completion_usage_on_finish:
                 yield sse_event({**head, "choices": [], "usage": _usage([reply])})
             yield sse_event("[DONE]")
 
         return StreamingResponse(counted(state, events()), media_type="text/event-stream")
     async for _ in paced_pieces(reply, Pacer(state.settings, "whole"), job.timing):
         pass
-    return JSONResponse({**head, "choices": [{"text": "".join(reply.content), "index": 0, "logprobs": None,
-                                              "finish_reason": reply.done_reason}],
-                         "usage": _usage([reply])})
+    result = {**head, "choices": [{"text": "".join(reply.content), "index": 0, "logprobs": None,
+                                   "finish_reason": reply.done_reason}], "usage": _usage([reply])}
+    if profile.timings:
+        result["timings"] = _timings(job, [reply])
+    return JSONResponse(result)
 
 
 async def _enumerate(pieces: AsyncIterator[Piece]) -> AsyncIterator[tuple[int, Piece]]:

@@ -6,12 +6,15 @@ Each flag carries its source. "[ollama-api.md §x]" points into the kit's refere
 
 from dataclasses import dataclass
 
+from compatlab.engine.frameworks import FASTAPI, GIN, HTTPLIB
+
 
 @dataclass(frozen=True)
 class Profile:
     name: str
     version: str  # what GET /api/version (or /version) reports
     native_api: bool  # serves /api/* (Ollama) or not (llama-server, vLLM)
+    framework: str  # its HTTP framework: unknown routes, wrong methods, content types (frameworks.py)
     # --- /v1 stream shape ---
     role_on_every_chunk: bool
     first_content_null: bool  # first delta is {"role":"assistant","content":null}
@@ -39,6 +42,9 @@ class Profile:
     error_style: str  # "ollama" (code null), "llamacpp" (numeric code), "vllm" (numeric code, class-like type)
     error_event_mid_stream: bool  # `data: {"error": ...}` (else: the stream just stops)
     done_after_error_event: bool  # `data: [DONE]` follows that error event
+    # --- /v1/completions ---
+    completion_logprobs_in_stream: bool  # every streamed choice carries "logprobs": null
+    completion_usage_on_finish: bool  # usage (and timings) on the finish chunk, include_usage or not
 
 
 PROFILES: dict[str, Profile] = {
@@ -47,7 +53,7 @@ PROFILES: dict[str, Profile] = {
     # tool_choice is honoured, as the OpenAI spec says; real Ollama passes both through
     # unchecked (issues #8421, #17921) -- the `ollama-legacy` profile shows that behaviour.
     "ollama": Profile(
-        name="ollama", version="0.32.15", native_api=True,
+        name="ollama", version="0.32.15", native_api=True, framework=GIN,
         role_on_every_chunk=False, first_content_null=False, finish_delta_keeps_role=False,
         stream_usage=True, continuous_usage=False, tool_args_fragments=0, buffer_when_tools=False,
         timings=False, stop_reason=False, reasoning_field="reasoning",
@@ -59,6 +65,8 @@ PROFILES: dict[str, Profile] = {
         # A native error line after HTTP 200 becomes an empty chunk, then the stream just ends:
         # no finish chunk, no [DONE], the message is lost [ollama-api.md §4.6, code reading].
         error_event_mid_stream=False, done_after_error_event=False,
+        # ToCompleteChunk: choices [{text, index, finish_reason}]; usage in its own chunk [ollama-api.md §4.7]
+        completion_logprobs_in_stream=False, completion_usage_on_finish=False,
     ),
     # Ollama v0.4.7's /v1 [ollama-api.md §0.1, §4.4]: role on every chunk (openai/openai.go@v0.4.7
     # toChunk copies every native frame into a delta with role "assistant"); finish_reason on its
@@ -71,7 +79,7 @@ PROFILES: dict[str, Profile] = {
     # `format` in v0.5.0, #7900). Not modelled: v0.4.7's stream says finish_reason "stop" after
     # a tool call (toChunk copies done_reason; only toChatCompletion says "tool_calls").
     "ollama-legacy": Profile(
-        name="ollama-legacy", version="0.4.7", native_api=True,
+        name="ollama-legacy", version="0.4.7", native_api=True, framework=GIN,
         role_on_every_chunk=True, first_content_null=False, finish_delta_keeps_role=True,
         stream_usage=False, continuous_usage=False, tool_args_fragments=0, buffer_when_tools=True,
         timings=False, stop_reason=False, reasoning_field="reasoning",
@@ -79,6 +87,7 @@ PROFILES: dict[str, Profile] = {
         ignores_model_name=False, validates_params=False, honours_tool_choice=False, honours_n=False,
         honours_max_completion_tokens=False, honours_json_schema=False,
         error_style="ollama", error_event_mid_stream=False, done_after_error_event=False,
+        completion_logprobs_in_stream=False, completion_usage_on_finish=False,
     ),
     # llama.cpp's llama-server [ollama-api.md §5.1]: first chunk content null, `timings` on the
     # last chunk, incremental tool-call arguments, numeric error `code`, no /api routes,
@@ -89,7 +98,7 @@ PROFILES: dict[str, Profile] = {
     # (tools/server/server-models.cpp router_validate_model). Here an unknown name gets
     # lab:latest (lab-embed:latest for embeddings); the lab's own tags still pick a model or fault.
     "llamacpp": Profile(
-        name="llamacpp", version="b6097", native_api=False,
+        name="llamacpp", version="b6097", native_api=False, framework=HTTPLIB,
         role_on_every_chunk=False, first_content_null=True, finish_delta_keeps_role=False,
         stream_usage=True, continuous_usage=False, tool_args_fragments=3, buffer_when_tools=False,
         timings=True, stop_reason=False, reasoning_field="reasoning_content",
@@ -97,6 +106,11 @@ PROFILES: dict[str, Profile] = {
         ignores_model_name=True, validates_params=False, honours_tool_choice=True, honours_n=True,
         honours_max_completion_tokens=True, honours_json_schema=True,
         error_style="llamacpp", error_event_mid_stream=True, done_after_error_event=False,
+        # a live llama-server (tests/test_real_tier.py): each streamed text_completion choice
+        # has "logprobs": null, and the finish chunk carries usage and timings whatever
+        # stream_options says, with no usage chunk after it; b6097 did the same in chat streams
+        # [ollama-api.md §5.1, "Older builds"]
+        completion_logprobs_in_stream=True, completion_usage_on_finish=True,
     ),
     # vLLM 0.11.0's OpenAI server [ollama-api.md §5.2]: `stop_reason` on choices, incremental tool
     # arguments, stream_options.continuous_usage_stats, `reasoning_content`, numeric `code`; its
@@ -106,7 +120,7 @@ PROFILES: dict[str, Profile] = {
     # for a while, and PR #33402 (January 2026) removed reasoning_content: a current vLLM
     # streams `reasoning`, as Ollama does.
     "vllm": Profile(
-        name="vllm", version="0.11.0", native_api=False,
+        name="vllm", version="0.11.0", native_api=False, framework=FASTAPI,
         role_on_every_chunk=False, first_content_null=False, finish_delta_keeps_role=False,
         stream_usage=True, continuous_usage=True, tool_args_fragments=4, buffer_when_tools=False,
         timings=False, stop_reason=True, reasoning_field="reasoning_content",
@@ -115,5 +129,6 @@ PROFILES: dict[str, Profile] = {
         honours_max_completion_tokens=True, honours_json_schema=True,
         # serving_chat.py yields [DONE] after its error event too
         error_style="vllm", error_event_mid_stream=True, done_after_error_event=True,
+        completion_logprobs_in_stream=False, completion_usage_on_finish=False,
     ),
 }

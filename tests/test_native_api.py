@@ -32,6 +32,13 @@ def test_show(ollama_client):
     assert missing.value.status_code == 404 and missing.value.error == "model 'nope' not found"
 
 
+def test_native_json_replies_carry_gins_content_type(http):
+    # gin's c.JSON, for replies and errors alike [ollama-api.md §2]
+    for response in (http.get("/api/tags"), http.post("/api/show", json={"model": "nope"}),
+                     http.post("/api/chat", json={"model": "lab", "messages": [], "stream": False})):
+        assert response.headers["content-type"] == "application/json; charset=utf-8", response.text
+
+
 def test_chat_stream_shape(http):
     response = http.post("/api/chat", json={"model": "lab", "messages": [{"role": "user", "content": "Hello"}]})
     assert response.headers["content-type"] == "application/x-ndjson"

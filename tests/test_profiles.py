@@ -236,7 +236,8 @@ def test_ollama_out_of_range_temperature_is_400(ollama_peer):
     with pytest.raises(openai.BadRequestError) as err:
         ollama_peer.client.chat.completions.create(model="lab", messages=HELLO, temperature=5)
     assert err.value.status_code == 400
-    assert err.value.body["param"] == "temperature" and err.value.body["code"] is None
+    # Ollama's openai.NewError never sets param or code: both null, whatever was refused
+    assert err.value.body["param"] is None and err.value.body["code"] is None
 
 
 def test_ollama_ignores_max_completion_tokens_but_honours_max_tokens(ollama_peer):
@@ -544,24 +545,25 @@ def test_n_by_profile(peers, profile, count):
 # ---------------------------------------------------------------- what each engine's HTTP framework decides
 
 # gin (Ollama), cpp-httplib (llama-server), FastAPI (vLLM): see engine/frameworks.py
-FRAMEWORK_CONTENT_TYPES = {
-    "ollama": ("application/json; charset=utf-8", "text/event-stream"),
-    "ollama-legacy": ("application/json; charset=utf-8", "text/event-stream"),
-    "llamacpp": ("application/json; charset=utf-8", "text/event-stream"),
-    "vllm": ("application/json", "text/event-stream; charset=utf-8"),
+FRAMEWORK_CONTENT_TYPES = {  # /v1: a reply, a body that cannot be read (temperature "hot"), a stream
+    "ollama": ("application/json", "application/json; charset=utf-8", "text/event-stream"),
+    "ollama-legacy": ("application/json", "application/json; charset=utf-8", "text/event-stream"),
+    "llamacpp": ("application/json; charset=utf-8", "application/json; charset=utf-8", "text/event-stream"),
+    "vllm": ("application/json", "application/json", "text/event-stream; charset=utf-8"),
 }
 ROUTE_ERRORS = {  # (status, content type, body) for an unknown /v1 route, then for a wrong method
     "ollama": ((404, "text/plain", "404 page not found"), (405, "text/plain", "405 method not allowed")),
     "ollama-legacy": ((404, "text/plain", "404 page not found"), (405, "text/plain", "405 method not allowed")),
-    "llamacpp": ((404, "application/json", '{"error":{"code":404,"message":"File Not Found","type":"not_found_error"}}'),) * 2,
+    "llamacpp": ((404, "application/json; charset=utf-8",
+                  '{"error":{"code":404,"message":"File Not Found","type":"not_found_error"}}'),) * 2,
     "vllm": ((404, "application/json", '{"detail":"Not Found"}'), (405, "application/json", '{"detail":"Method Not Allowed"}')),
 }
 
 
 def test_content_types_are_the_engines_frameworks(any_peer):
-    json_type, sse_type = FRAMEWORK_CONTENT_TYPES[any_peer.name]
+    json_type, unbound_type, sse_type = FRAMEWORK_CONTENT_TYPES[any_peer.name]
     assert any_peer.complete().headers["content-type"] == json_type
-    assert any_peer.complete(temperature="hot").headers["content-type"] == json_type  # errors too
+    assert any_peer.complete(temperature="hot").headers["content-type"] == unbound_type
     streamed = any_peer.http.post("/chat/completions", json={"model": "lab", "messages": HELLO, "stream": True})
     assert streamed.headers["content-type"] == sse_type and "cache-control" not in streamed.headers
 
@@ -570,7 +572,7 @@ def test_unknown_routes_and_wrong_methods_get_the_frameworks_answer(any_peer):
     unknown, wrong_method = ROUTE_ERRORS[any_peer.name]
     for response, (status, content_type, body) in ((any_peer.http.post("/nope", json={}), unknown),
                                                    (any_peer.http.get("/chat/completions"), wrong_method)):
-        assert response.status_code == status and response.headers["content-type"].startswith(content_type)
+        assert response.status_code == status and response.headers["content-type"] == content_type
         assert response.text == body
 
 
@@ -586,3 +588,71 @@ def test_llamacpp_text_completion_stream_has_usage_and_timings_on_its_finish_chu
     # the openai client reads the usage where llama-server puts it
     streamed = list(llamacpp.client.completions.create(model="lab", prompt="Hi", max_tokens=3, stream=True))
     assert streamed[-1].usage.completion_tokens == 3
+
+
+# ---------------------------------------------------------------- current Ollama's /v1 details (openai/openai.go@v0.32.15)
+
+PNG_1PX = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+
+
+def image_message(url: str) -> list[dict]:
+    return [{"role": "user", "content": [{"type": "text", "text": "What is this?"},
+                                         {"type": "image_url", "image_url": {"url": url}}]}]
+
+
+def test_ollama_thinking_only_deltas_still_carry_an_empty_content(ollama_peer, llamacpp):
+    thinking = [d for d in deltas(ollama_peer.stream(model="lab-think")) if d.get("reasoning")]
+    assert thinking and all(d["content"] == "" for d in thinking)  # toChunk keeps "" (Content any, omitempty)
+    # llama-server omits it: content and reasoning_content come in deltas of their own
+    assert all("content" not in d for d in deltas(llamacpp.stream(model="lab-think")) if d.get("reasoning_content"))
+    # and the SDK reads both the same way
+    chunks = ollama_peer.chunks(model="lab-think")
+    assert any(chunk.choices and chunk.choices[0].delta.model_extra.get("reasoning") for chunk in chunks)
+
+
+@pytest.mark.parametrize("profile, url, message", [
+    ("ollama", "https://example.com/cat.png", "image URLs are not currently supported, please use base64 encoded data instead"),
+    ("ollama", "data:image/gif;base64,R0lGODlh", "invalid image input"),
+    ("ollama", "data:image/png;base64,not base64!", "invalid image input"),
+    ("ollama-legacy", "https://example.com/cat.png", "invalid image input"),  # v0.4.7 had no message of its own
+    ("ollama-legacy", f"data:image/webp;base64,{PNG_1PX}", "invalid image input"),  # webp came later
+    ("ollama-legacy", "data:image/png;base64,not base64!", "invalid message format"),
+])
+def test_ollama_decodes_image_parts_itself_and_refuses_what_it_cannot(peers, profile, url, message):
+    with pytest.raises(openai.BadRequestError) as err:
+        peers(profile).client.chat.completions.create(model="lab", messages=image_message(url))
+    assert err.value.body == {"message": message, "type": "invalid_request_error", "param": None, "code": None}
+
+
+@pytest.mark.parametrize("profile", ["ollama", "ollama-legacy"])
+def test_ollama_takes_a_base64_png(peers, profile):
+    reply = peers(profile).client.chat.completions.create(model="lab", messages=image_message(f"data:image/png;base64,{PNG_1PX}"))
+    assert reply.choices[0].message.content
+
+
+def test_an_image_link_is_not_ollamas_business_on_other_engines(llamacpp, vllm):
+    for peer in (llamacpp, vllm):  # they fetch or refuse images elsewhere; the lab engine only reads the text
+        assert peer.complete(messages=image_message("https://example.com/cat.png")).status_code == 200
+
+
+def test_ollama_refuses_an_unknown_reasoning_effort_and_clamps_the_known_ones(ollama_peer, legacy):
+    with pytest.raises(openai.BadRequestError) as err:
+        ollama_peer.client.chat.completions.create(model="lab-think", messages=HELLO, reasoning_effort="extreme")
+    assert err.value.body["message"] == ('invalid reasoning value: "extreme" (must be "minimal", "low", "medium", '
+                                         '"high", "xhigh", "ultra", "max", or "none")')
+    for effort in ("minimal", "xhigh", "max"):  # OpenAI's and clients' tiers, clamped to Ollama's
+        assert ollama_peer.client.chat.completions.create(model="lab-think", messages=HELLO,
+                                                          reasoning_effort=effort).choices[0].message.content
+    # v0.4.7's request had no reasoning_effort: any value passes unread
+    assert legacy.complete(model="lab", reasoning_effort="extreme").status_code == 200
+
+
+def test_ollama_text_completion_stream_zeroes_usage_on_every_chunk_with_include_usage(ollama_peer):
+    chunks = list(ollama_peer.client.completions.create(model="lab", prompt="Hi", max_tokens=3, stream=True,
+                                                        stream_options={"include_usage": True}))
+    *text_chunks, last = chunks
+    assert all(c.choices and (c.usage.prompt_tokens, c.usage.completion_tokens, c.usage.total_tokens) == (0, 0, 0)
+               for c in text_chunks)  # CompleteWriter sets an empty Usage on each (middleware/openai.go)
+    assert not last.choices and last.usage.completion_tokens == 3
+    plain = list(ollama_peer.client.completions.create(model="lab", prompt="Hi", max_tokens=3, stream=True))
+    assert all(c.usage is None for c in plain)

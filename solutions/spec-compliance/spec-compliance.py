@@ -412,8 +412,9 @@ for name, base_url in V1.items():
 # %% [markdown]
 # `ollama` and `vllm` refuse it (the `ollama` profile validates on purpose; real Ollama passes
 # parameters through unchecked, which `ollama-legacy` shows). `llamacpp` accepts it, as
-# llama-server does. Notice the shapes too: vLLM's `type` is a class name and its `code` the
-# HTTP status as a number. OpenAI's own schema types `code` as a string or null, but clients
+# llama-server does. Notice the shapes too: Ollama's `param` is `null` even though it knows
+# which parameter it refused (its `openai.NewError` never fills it in, `openai/openai.go` in
+# v0.32.15), vLLM's `type` is a class name and its `code` the HTTP status as a number. OpenAI's own schema types `code` as a string or null, but clients
 # read `message` (and at most compare `code`), so a number does no harm: this lesson accepts a
 # string, an integer or null. A *missing* field is another matter. A request llama-server
 # refuses, `messages` that is not a list:

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from compatlab import __version__
 from compatlab.engine import native, openai_api
 from compatlab.engine.errors import ApiError, native_error, openai_error
-from compatlab.engine.frameworks import ContentTypes, route_error
+from compatlab.engine.frameworks import GIN, GIN_JSON, ContentTypes, route_error
 from compatlab.engine.profiles import PROFILES, Profile
 from compatlab.engine.runtime import EngineState
 from compatlab.engine.settings import EngineSettings
@@ -111,11 +111,18 @@ def add_error_handling(app: FastAPI, profile: Profile, max_body_bytes: int) -> N
     async def api_error(request: Request, exc: ApiError) -> Response:
         return _error(profile, request.url.path, exc.status, exc.message, exc.param)
 
+    def unbound(response: Response) -> Response:
+        """A body that could not be read into the request: on Ollama's /v1 that is the
+        middleware's own c.AbortWithStatusJSON, with gin's JSON type (frameworks.py)."""
+        if profile.framework == GIN:
+            response.headers["content-type"] = GIN_JSON
+        return response
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         if request.scope.get(TOO_LARGE):
             return _error(profile, request.url.path, 413, f"request body too large: the limit is {max_body_bytes} bytes")
-        return _error(profile, request.url.path, 400, _describe(exc))
+        return unbound(_error(profile, request.url.path, 400, _describe(exc)))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -125,7 +132,7 @@ def add_error_handling(app: FastAPI, profile: Profile, max_body_bytes: int) -> N
         if exc.status_code in (404, 405):  # the router's: no handler of the engine ever ran
             return route_error(profile.framework, exc.status_code)
         # e.g. FastAPI's 400 for a body it cannot parse (bad UTF-8, deep nesting)
-        return _error(profile, path, exc.status_code, str(exc.detail))
+        return unbound(_error(profile, path, exc.status_code, str(exc.detail)))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -29,9 +29,10 @@ def openai_error_body(profile: Profile, status: int, message: str, param: str | 
         kind = {400: "BadRequestError", 404: "NotFoundError", 413: "BadRequestError"}
         return {"error": {"message": message, "type": kind.get(status, "InternalServerError"),
                           "param": param, "code": status}}
-    # Ollama's openai.NewError: type by status, param and code null [ollama-api.md §4.6]
+    # Ollama's openai.NewError: type by status; it never sets param or code, so both are null
+    # whatever was refused (openai/openai.go@v0.32.15) [ollama-api.md §4.6]
     kind = {400: "invalid_request_error", 404: "not_found_error", 413: "invalid_request_error"}
-    return {"error": {"message": message, "type": kind.get(status, "api_error"), "param": param, "code": None}}
+    return {"error": {"message": message, "type": kind.get(status, "api_error"), "param": None, "code": None}}
 
 
 def openai_error(profile: Profile, status: int, message: str, param: str | None = None) -> JSONResponse:

@@ -119,8 +119,9 @@ def validate_params(profile: Profile, body: _SamplingRequest) -> None:
             raise ApiError(400, f"Invalid '{name}': {value}. It must be at least 0.", name)
 
 
-def _text(content: str | list[dict[str, Any]] | None) -> str:
-    """Content may be a string or a list of parts; the lab model reads the text parts."""
+def _text(profile: Profile, content: str | list[dict[str, Any]] | None) -> str:
+    """Content may be a string or a list of parts; the lab model reads the text parts, and the
+    images only as far as the profile's engine checks them before a model sees them."""
     if content is None or isinstance(content, str):
         return content or ""
     texts = []
@@ -128,12 +129,35 @@ def _text(content: str | list[dict[str, Any]] | None) -> str:
         kind = part.get("type")
         if kind == "text" and isinstance(part.get("text"), str):
             texts.append(part["text"])
+        elif kind == "image_url" and profile.image_types:
+            _check_image(profile, part.get("image_url"))
         elif kind not in ("image_url", "input_audio", "file"):
             raise ApiError(400, "invalid message format", "messages")
     return "\n".join(texts)
 
 
-def _messages(body: ChatCompletionRequest) -> tuple[Message, ...]:
+def _check_image(profile: Profile, image: Any) -> None:
+    """Ollama decodes an image part itself: a base64 data URI of a type it knows, or a 400.
+    openai/openai.go: decodeImageURL@v0.32.15 (which also takes a blank "data:;base64,"),
+    FromChatRequest@v0.4.7 (where bad base64 is "invalid message format")."""
+    url = image.get("url") if isinstance(image, dict) else image
+    if not isinstance(url, str):
+        raise ApiError(400, "invalid message format", "messages")
+    if profile.refuses_image_links and url.startswith(("http://", "https://")):
+        raise ApiError(400, "image URLs are not currently supported, please use base64 encoded data instead", "messages")
+    prefixes = [f"data:image/{kind};base64," for kind in profile.image_types]
+    prefixes += ["data:;base64,"] if profile.refuses_image_links else []
+    data = next((url[len(prefix):] for prefix in prefixes if url.startswith(prefix)), None)
+    if data is None:
+        raise ApiError(400, "invalid image input", "messages")
+    try:
+        base64.b64decode(data, validate=True)
+    except ValueError:
+        raise ApiError(400, "invalid image input" if profile.refuses_image_links else "invalid message format",
+                       "messages") from None
+
+
+def _messages(profile: Profile, body: ChatCompletionRequest) -> tuple[Message, ...]:
     if not body.messages:
         raise ApiError(400, "[] is too short - 'messages'", "messages")
     names_by_id: dict[str, str] = {}
@@ -159,7 +183,8 @@ def _messages(body: ChatCompletionRequest) -> tuple[Message, ...]:
             if isinstance(call.get("id"), str):
                 names_by_id[call["id"]] = function["name"]
         tool_name = names_by_id.get(m.tool_call_id or "", m.name or "") if role == "tool" else ""
-        messages.append(Message("system" if role == "developer" else role, _text(m.content), tuple(calls), tool_name))
+        messages.append(Message("system" if role == "developer" else role, _text(profile, m.content), tuple(calls),
+                                tool_name))
     return tuple(messages)
 
 
@@ -235,17 +260,23 @@ def to_conversation(request: Request, job: Job, body: ChatCompletionRequest) -> 
     profile = state.profile
     validate_params(profile, body)
     think = job.model.thinks
-    if body.reasoning_effort is not None:
-        if body.reasoning_effort == "none":
+    efforts = profile.reasoning_efforts
+    effort = body.reasoning_effort if efforts is not None else None
+    if effort is not None and efforts and effort not in efforts:
+        # thinkFromReasoningEffort (openai/openai.go@v0.32.15), before the model is asked
+        listed = ", ".join(f'"{value}"' for value in efforts[1:])
+        raise ApiError(400, f'invalid reasoning value: "{effort}" (must be {listed}, or "none")', "reasoning_effort")
+    if effort is not None:
+        if effort == "none":
             think = False
-        elif not job.model.thinks and profile.name.startswith("ollama"):
+        elif not job.model.thinks and efforts:  # Ollama: a model without the thinking capability
             raise ApiError(400, f'"{job.model.name}" does not support thinking', "reasoning_effort")
     limit = body.max_tokens
     if limit is None and profile.honours_max_completion_tokens:
         limit = body.max_completion_tokens
     return Conversation(
         family=job.model.family,
-        messages=_messages(body),
+        messages=_messages(profile, body),
         seed=body.seed if body.seed is not None else state.settings.seed,
         tools=_tools(body),
         tool_choice=_tool_choice(profile, body.tool_choice),
@@ -456,7 +487,8 @@ async def _chat_stream(request: Request, job: Job, model: str, replies: list[Rep
 
 def _piece_chunks(profile: Profile, job: Job, reply: Reply, piece: Piece, index: int, chunk) -> list[bytes]:
     if piece.kind == "thinking":
-        return [chunk(index, {profile.reasoning_field: piece.text})]
+        return [chunk(index, {**({"content": ""} if profile.reasoning_keeps_content else {}),
+                              profile.reasoning_field: piece.text})]
     if piece.kind == "content":
         return [chunk(index, {"content": piece.text})]
     calls = _tool_calls(profile, job, reply, streamed=True)
@@ -517,8 +549,11 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
         include_usage = bool((body.stream_options or {}).get("include_usage")) and profile.stream_usage
         logprobs = {"logprobs": None} if profile.completion_logprobs_in_stream else {}
 
+        zeroed = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        zero = {"usage": zeroed} if include_usage and profile.completion_zero_usage else {}
+
         def choice(text: str, finish_reason: str | None) -> dict:
-            return {"choices": [{"text": text, "index": 0, **logprobs, "finish_reason": finish_reason}]}
+            return {"choices": [{"text": text, "index": 0, **logprobs, "finish_reason": finish_reason}], **zero}
 
         async def events() -> AsyncIterator[bytes]:
             pacer = Pacer(state.settings, f"cmpl:{reply.prompt_tokens}:{reply.eval_count}")

@@ -26,6 +26,7 @@ class Profile:
     timings: bool  # a llama.cpp `timings` object on the last chunk
     stop_reason: bool  # vLLM's non-standard `stop_reason` on each choice
     reasoning_field: str  # where thinking goes in /v1 messages and deltas
+    reasoning_keeps_content: bool  # a thinking-only delta still says "content": ""
     # --- ids and fingerprints ---
     id_style: str  # "ollama" (chatcmpl-<0..998>), "llamacpp" (32 alnum), "vllm" (uuid hex)
     tool_id_prefix: str
@@ -38,6 +39,10 @@ class Profile:
     honours_n: bool
     honours_max_completion_tokens: bool
     honours_json_schema: bool  # response_format {"type": "json_schema"} constrains the reply
+    image_types: tuple[str, ...]  # image_url parts decoded here: data:image/<type>;base64 only (() = not read)
+    refuses_image_links: bool  # an http(s) image URL gets its own message, not "invalid image input"
+    # reasoning_effort: the values taken, any other a 400; () read but not checked; None not read at all
+    reasoning_efforts: tuple[str, ...] | None
     # --- errors ---
     error_style: str  # "ollama" (code null), "llamacpp" (numeric code), "vllm" (numeric code, class-like type)
     error_event_mid_stream: bool  # `data: {"error": ...}` (else: the stream just stops)
@@ -45,6 +50,7 @@ class Profile:
     # --- /v1/completions ---
     completion_logprobs_in_stream: bool  # every streamed choice carries "logprobs": null
     completion_usage_on_finish: bool  # usage (and timings) on the finish chunk, include_usage or not
+    completion_zero_usage: bool  # with include_usage, every chunk carries a zeroed usage object
 
 
 PROFILES: dict[str, Profile] = {
@@ -57,16 +63,22 @@ PROFILES: dict[str, Profile] = {
         role_on_every_chunk=False, first_content_null=False, finish_delta_keeps_role=False,
         stream_usage=True, continuous_usage=False, tool_args_fragments=0, buffer_when_tools=False,
         timings=False, stop_reason=False, reasoning_field="reasoning",
+        # toChunk types Content as any with omitempty, so "" is kept (openai/openai.go@v0.32.15)
+        reasoning_keeps_content=True,
         id_style="ollama", tool_id_prefix="call_", system_fingerprint="fp_ollama", owned_by="library",
         ignores_model_name=False, validates_params=True, honours_tool_choice=True, honours_n=False,
         # Ollama's ChatCompletionRequest has no max_completion_tokens field [ollama-api.md §4.1].
         honours_max_completion_tokens=False, honours_json_schema=True,
+        # decodeImageURL and thinkFromReasoningEffort (openai/openai.go@v0.32.15)
+        image_types=("jpeg", "jpg", "png", "webp"), refuses_image_links=True,
+        reasoning_efforts=("none", "minimal", "low", "medium", "high", "xhigh", "ultra", "max"),
         error_style="ollama",
         # A native error line after HTTP 200 becomes an empty chunk, then the stream just ends:
         # no finish chunk, no [DONE], the message is lost [ollama-api.md §4.6, code reading].
         error_event_mid_stream=False, done_after_error_event=False,
-        # ToCompleteChunk: choices [{text, index, finish_reason}]; usage in its own chunk [ollama-api.md §4.7]
-        completion_logprobs_in_stream=False, completion_usage_on_finish=False,
+        # ToCompleteChunk: choices [{text, index, finish_reason}]; usage in its own chunk, and with
+        # include_usage a zeroed usage on every chunk before it (CompleteWriter, middleware/openai.go@v0.32.15)
+        completion_logprobs_in_stream=False, completion_usage_on_finish=False, completion_zero_usage=True,
     ),
     # Ollama v0.4.7's /v1 [ollama-api.md §0.1, §4.4]: role on every chunk (openai/openai.go@v0.4.7
     # toChunk copies every native frame into a delta with role "assistant"); finish_reason on its
@@ -82,12 +94,15 @@ PROFILES: dict[str, Profile] = {
         name="ollama-legacy", version="0.4.7", native_api=True, framework=GIN,
         role_on_every_chunk=True, first_content_null=False, finish_delta_keeps_role=True,
         stream_usage=False, continuous_usage=False, tool_args_fragments=0, buffer_when_tools=True,
-        timings=False, stop_reason=False, reasoning_field="reasoning",
+        timings=False, stop_reason=False, reasoning_field="reasoning", reasoning_keeps_content=False,
         id_style="ollama", tool_id_prefix="call_", system_fingerprint="fp_ollama", owned_by="library",
         ignores_model_name=False, validates_params=False, honours_tool_choice=False, honours_n=False,
         honours_max_completion_tokens=False, honours_json_schema=False,
+        # FromChatRequest@v0.4.7: jpeg, jpg, png; any other URL, https too, is "invalid image input";
+        # no reasoning_effort field, so any value is ignored
+        image_types=("jpeg", "jpg", "png"), refuses_image_links=False, reasoning_efforts=None,
         error_style="ollama", error_event_mid_stream=False, done_after_error_event=False,
-        completion_logprobs_in_stream=False, completion_usage_on_finish=False,
+        completion_logprobs_in_stream=False, completion_usage_on_finish=False, completion_zero_usage=False,
     ),
     # llama.cpp's llama-server [ollama-api.md §5.1]: first chunk content null, `timings` on the
     # last chunk, incremental tool-call arguments, numeric error `code`, no /api routes,
@@ -101,16 +116,17 @@ PROFILES: dict[str, Profile] = {
         name="llamacpp", version="b6097", native_api=False, framework=HTTPLIB,
         role_on_every_chunk=False, first_content_null=True, finish_delta_keeps_role=False,
         stream_usage=True, continuous_usage=False, tool_args_fragments=3, buffer_when_tools=False,
-        timings=True, stop_reason=False, reasoning_field="reasoning_content",
+        timings=True, stop_reason=False, reasoning_field="reasoning_content", reasoning_keeps_content=False,
         id_style="llamacpp", tool_id_prefix="", system_fingerprint="b6097-9515c613", owned_by="llamacpp",
         ignores_model_name=True, validates_params=False, honours_tool_choice=True, honours_n=True,
         honours_max_completion_tokens=True, honours_json_schema=True,
+        image_types=(), refuses_image_links=False, reasoning_efforts=(),
         error_style="llamacpp", error_event_mid_stream=True, done_after_error_event=False,
         # a live llama-server (tests/test_real_tier.py): each streamed text_completion choice
         # has "logprobs": null, and the finish chunk carries usage and timings whatever
         # stream_options says, with no usage chunk after it; b6097 did the same in chat streams
         # [ollama-api.md §5.1, "Older builds"]
-        completion_logprobs_in_stream=True, completion_usage_on_finish=True,
+        completion_logprobs_in_stream=True, completion_usage_on_finish=True, completion_zero_usage=False,
     ),
     # vLLM 0.11.0's OpenAI server [ollama-api.md §5.2]: `stop_reason` on choices, incremental tool
     # arguments, stream_options.continuous_usage_stats, `reasoning_content`, numeric `code`; its
@@ -123,12 +139,13 @@ PROFILES: dict[str, Profile] = {
         name="vllm", version="0.11.0", native_api=False, framework=FASTAPI,
         role_on_every_chunk=False, first_content_null=False, finish_delta_keeps_role=False,
         stream_usage=True, continuous_usage=True, tool_args_fragments=4, buffer_when_tools=False,
-        timings=False, stop_reason=True, reasoning_field="reasoning_content",
+        timings=False, stop_reason=True, reasoning_field="reasoning_content", reasoning_keeps_content=False,
         id_style="vllm", tool_id_prefix="chatcmpl-tool-", system_fingerprint=None, owned_by="vllm",
         ignores_model_name=False, validates_params=True, honours_tool_choice=True, honours_n=True,
         honours_max_completion_tokens=True, honours_json_schema=True,
+        image_types=(), refuses_image_links=False, reasoning_efforts=(),
         # serving_chat.py yields [DONE] after its error event too
         error_style="vllm", error_event_mid_stream=True, done_after_error_event=True,
-        completion_logprobs_in_stream=False, completion_usage_on_finish=False,
+        completion_logprobs_in_stream=False, completion_usage_on_finish=False, completion_zero_usage=False,
     ),
 }

@@ -55,10 +55,15 @@ ROWS = [
         json={**CHAT, "messages": [{"role": "user", "content": 42}]}),
     row("api-stream-maybe", "POST", "/api/chat", 400, NATIVE, "stream: Input should be a valid boolean",
         json={**CHAT, "stream": "maybe"}),
-    row("api-temperature-hot", "POST", "/api/chat", 400, NATIVE, 'option "temperature" must be of type number',
+    row("api-temperature-hot", "POST", "/api/chat", 400, NATIVE, 'option "temperature" must be of type float32',
         json={**CHAT, "options": {"temperature": "hot"}}),
-    row("api-stop-number", "POST", "/api/generate", 400, NATIVE, 'option "stop" must be of type array of strings',
+    row("api-stop-number", "POST", "/api/generate", 400, NATIVE, 'option "stop" must be of type array',
         json={"model": "lab", "prompt": "hi", "options": {"stop": 5}}),
+    row("api-stop-numbers", "POST", "/api/generate", 400, NATIVE, 'option "stop" must be of an array of strings',
+        json={"model": "lab", "prompt": "hi", "options": {"stop": [5]}}),
+    # a JSON number is a float64 to Go, and FromMap truncates it into an integer option
+    row("api-num-predict-fraction", "POST", "/api/generate", 200, OK, '"eval_count":2,',
+        json={"model": "lab", "prompt": "hi", "stream": False, "options": {"num_predict": 2.7}}),
     row("api-tools-not-list", "POST", "/api/chat", 400, NATIVE, "tools: Input should be a valid list",
         json={**CHAT, "tools": {"type": "function"}}),
     row("api-think-ultra", "POST", "/api/chat", 400, NATIVE, 'invalid think value: "ultra"',
@@ -74,6 +79,15 @@ ROWS = [
         json={"model": "lab-embed", "input": [1, 2, 3]}),
     # ---------------------------------------------------------------- native: models
     row("api-missing-model", "POST", "/api/chat", 400, NATIVE, "model is required", json={"messages": HI}),
+    # GenerateHandler and EmbedHandler fall back to a 404 for an empty name (writeModelRefParseError)
+    row("api-generate-missing-model", "POST", "/api/generate", 404, NATIVE, "model '' not found", json={"prompt": "hi"}),
+    row("api-embed-missing-model", "POST", "/api/embed", 404, NATIVE, "model '' not found", json={"input": "hi"}),
+    row("api-invalid-model-name", "POST", "/api/chat", 400, NATIVE, "invalid model name",
+        json={**CHAT, "model": "my model"}),
+    row("api-top-logprobs-21", "POST", "/api/chat", 400, NATIVE, "top_logprobs must be between 0 and 20",
+        json={**CHAT, "logprobs": True, "top_logprobs": 21}),
+    row("api-top-logprobs-negative", "POST", "/api/generate", 400, NATIVE, "top_logprobs must be between 0 and 20",
+        json={"model": "lab", "prompt": "hi", "top_logprobs": -1}),
     row("api-show-missing-model", "POST", "/api/show", 400, NATIVE, "model is required", json={}),
     row("api-chat-unknown-model", "POST", "/api/chat", 404, NATIVE, "model 'nope' not found",
         json={**CHAT, "model": "nope"}),
@@ -82,9 +96,15 @@ ROWS = [
     row("api-show-unknown-model", "POST", "/api/show", 404, NATIVE, "model 'nope' not found", json={"model": "nope"}),
     row("api-embed-unknown-model", "POST", "/api/embed", 404, NATIVE, "model 'nope' not found",
         json={"model": "nope", "input": "x"}),
+    # the capability in the handler's words, the name as asked (server/routes.go@v0.32.15)
     row("api-chat-on-embedding-model", "POST", "/api/chat", 400, NATIVE,
-        '"lab-embed:latest" does not support completion', json={**CHAT, "model": "lab-embed"}),
-    row("api-embed-on-chat-model", "POST", "/api/embed", 400, NATIVE, '"lab:latest" does not support embedding',
+        '"lab-embed" does not support chat', json={**CHAT, "model": "lab-embed"}),
+    row("api-generate-on-embedding-model", "POST", "/api/generate", 400, NATIVE,
+        '"lab-embed" does not support generate', json={"model": "lab-embed", "prompt": "hi"}),
+    row("api-suffix-without-insert", "POST", "/api/generate", 400, NATIVE, "does not support insert",
+        json={"model": "lab", "prompt": "def f(", "suffix": "    return 1"}),
+    # a departure, named in the README: Ollama's EmbedHandler asks no capability
+    row("api-embed-on-chat-model", "POST", "/api/embed", 400, NATIVE, '"lab" does not support embedding',
         json={"model": "lab", "input": "x"}),
     # ---------------------------------------------------------------- native: size, routes, methods
     row("api-oversized", "POST", "/api/generate", 413, NATIVE, "request body too large", content=big_body()),
@@ -109,7 +129,7 @@ ROWS = [
     row("api-keep-alive-overflow", "POST", "/api/generate", 400, NATIVE, 'time: invalid duration "99999999999999h"',
         json={"model": "lab", "prompt": "hi", "keep_alive": "99999999999999h"}),
     # a lone surrogate escape could not be encoded back to UTF-8 (500); Go reads it as U+FFFD
-    row("api-lone-surrogate-model", "POST", "/api/chat", 404, NATIVE, "model '\ufffd' not found",
+    row("api-lone-surrogate-model", "POST", "/api/chat", 400, NATIVE, "invalid model name",
         content=b'{"model": "\\ud800", "messages": []}'),
     row("api-lone-surrogate-content", "POST", "/api/chat", 200, OK, 'You said \\"\ufffd',
         content=b'{"model": "lab", "stream": false, "messages": [{"role": "user", "content": "\\udc00"}]}'),
@@ -128,9 +148,11 @@ ROWS = [
     row("v1-unknown-model", "POST", "/v1/chat/completions", 404, OPENAI, "model 'nope' not found",
         json=v1_chat(model="nope")),
     row("v1-chat-on-embedding-model", "POST", "/v1/chat/completions", 400, OPENAI,
-        '"lab-embed:latest" does not support completion', json=v1_chat(model="lab-embed")),
+        '"lab-embed" does not support chat', json=v1_chat(model="lab-embed")),
+    row("v1-completions-suffix-without-insert", "POST", "/v1/completions", 400, OPENAI, "does not support insert",
+        json={"model": "lab", "prompt": "def f(", "suffix": "    return 1"}),
     row("v1-embeddings-on-chat-model", "POST", "/v1/embeddings", 400, OPENAI,
-        '"lab:latest" does not support embedding', json={"model": "lab", "input": "x"}),
+        '"lab" does not support embedding', json={"model": "lab", "input": "x"}),
     # ---------------------------------------------------------------- /v1: messages and tools
     row("v1-empty-messages", "POST", "/v1/chat/completions", 400, OPENAI, "[] is too short - 'messages'",
         json=v1_chat(messages=[])),
@@ -268,15 +290,20 @@ def test_openai_sdk_bad_embeddings_and_unknown_model(openai_client):
 
 @pytest.mark.parametrize("call, message", [
     pytest.param(lambda c: c.chat("lab", messages=HI, options={"temperature": "hot"}),
-                 'option "temperature" must be of type number', id="temperature-hot"),
+                 'option "temperature" must be of type float32', id="temperature-hot"),
     pytest.param(lambda c: c.generate("lab", prompt="hi", keep_alive="forever"),
                  'time: invalid duration "forever"', id="keep-alive-forever"),
-    pytest.param(lambda c: c.chat("lab-embed", messages=HI), '"lab-embed:latest" does not support completion',
+    pytest.param(lambda c: c.chat("lab-embed", messages=HI), '"lab-embed" does not support chat',
                  id="chat-on-embedding-model"),
-    pytest.param(lambda c: c.embed("lab", input="x"), '"lab:latest" does not support embedding',
+    pytest.param(lambda c: c.embed("lab", input="x"), '"lab" does not support embedding',
                  id="embed-on-chat-model"),
     pytest.param(lambda c: c.chat("lab", messages=[{"role": "wizard", "content": "hi"}]), 'invalid role "wizard"',
                  id="invalid-role"),
+    pytest.param(lambda c: c.generate("lab", prompt="def f(", suffix="    return 1"), "does not support insert",
+                 id="suffix-without-insert"),
+    pytest.param(lambda c: c.chat("lab", messages=HI, logprobs=True, top_logprobs=21),
+                 "top_logprobs must be between 0 and 20", id="top-logprobs-21"),
+    pytest.param(lambda c: c.chat("my model", messages=HI), "invalid model name", id="invalid-model-name"),
 ])
 def test_ollama_sdk_bad_request(ollama_client, call, message):
     with pytest.raises(ollama.ResponseError) as raised:

@@ -26,7 +26,7 @@ from compatlab.engine.catalog import LabModel, normalize_name
 from compatlab.engine.errors import ApiError, openai_error_body
 from compatlab.engine.lab_model import Conversation
 from compatlab.engine.profiles import PROFILES
-from compatlab.engine.runtime import EngineState
+from compatlab.engine.runtime import EngineState, go_metrics
 from compatlab.engine.serving import Job, counted
 from compatlab.engine.settings import EngineSettings
 from compatlab.llama import MODEL_NAME
@@ -50,13 +50,13 @@ class Finish:
     timings: dict = field(default_factory=dict)
 
     def metrics(self, started: float) -> dict:
-        """Ollama's done-frame durations (ns), from llama-server's timings (ms)."""
-        return {"total_duration": int((time.perf_counter() - started) * 1e9),
-                "load_duration": 0,  # llama-server loads the model once, at start
-                "prompt_eval_count": self.usage.get("prompt_tokens", 0),
-                "prompt_eval_duration": int(self.timings.get("prompt_ms", 0) * 1e6),
-                "eval_count": self.usage.get("completion_tokens", 0),
-                "eval_duration": int(self.timings.get("predicted_ms", 0) * 1e6)}
+        """Ollama's done-frame durations (ns), from llama-server's timings (ms); no
+        load_duration, which Go leaves out when it is 0: llama-server loads the model once, at start."""
+        return go_metrics({"total_duration": int((time.perf_counter() - started) * 1e9),
+                           "prompt_eval_count": self.usage.get("prompt_tokens", 0),
+                           "prompt_eval_duration": int(self.timings.get("prompt_ms", 0) * 1e6),
+                           "eval_count": self.usage.get("completion_tokens", 0),
+                           "eval_duration": int(self.timings.get("predicted_ms", 0) * 1e6)})
 
 
 @dataclass

@@ -21,13 +21,13 @@ from compatlab.engine.errors import ApiError
 from compatlab.engine.lab_model import Conversation, Message, Reply, ToolCall
 from compatlab.engine.runtime import Pacer, paced_pieces, parse_keep_alive
 from compatlab.engine.serving import (
-    MID_STREAM_ERROR, DropConnection, Job, counted, fault_position, find, load, plan, state_of,
+    MID_STREAM_ERROR, DropConnection, Job, check_insert, counted, fault_position, find, load, plan, state_of,
 )
 from compatlab.engine.tokens import count_tokens
 
 router = APIRouter(tags=["ollama"])
 NDJSON = "application/x-ndjson"
-MODIFIED_AT = "2025-11-01T09:00:00.000000000+00:00"
+MODIFIED_AT = "2025-11-01T09:00:00Z"  # Go's time.Time in JSON: RFC 3339, "Z" for UTC, no trailing zeros
 CONTEXT_LENGTH = 8192
 
 
@@ -74,6 +74,14 @@ class _Generation(_Open):
     stream: bool | None = True
     keep_alive: float | str | None = None
     think: bool | str | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+
+
+def check_top_logprobs(top_logprobs: int | None) -> None:
+    """Ollama's ChatHandler and GenerateHandler check the range first (server/routes.go@v0.32.15)."""
+    if top_logprobs is not None and not 0 <= top_logprobs <= 20:
+        raise ApiError(400, "top_logprobs must be between 0 and 20")
 
 
 class ChatRequest(_Generation):
@@ -119,21 +127,25 @@ _FLOAT_OPTIONS = {"temperature", "top_p", "min_p", "typical_p", "repeat_penalty"
 
 
 def check_options(options: dict[str, Any] | None) -> dict[str, Any]:
-    """Type-check the options Ollama knows; unknown ones are ignored, as Ollama does."""
-    options = options or {}
+    """Type-check the options Ollama knows, in Options.FromMap's words (api/types.go@v0.32.15);
+    unknown ones are ignored, as Ollama does. Ollama answers these with a 500 (scheduleRunner's
+    error); the lab engine with a 400, a departure named in the README: clients retry a 5xx."""
+    options = dict(options or {})
     for key in _INT_OPTIONS & options.keys():
         value = options[key]
         # isfinite first: Python's json reads NaN, Infinity and 1e400, and int() of those raises
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or value != int(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ApiError(400, f'option "{key}" must be of type integer')
+        options[key] = int(value)  # JSON numbers are float64 to Go, which truncates them here
     for key in _FLOAT_OPTIONS & options.keys():
         value = options[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ApiError(400, f'option "{key}" must be of type number')
+            raise ApiError(400, f'option "{key}" must be of type float32')
     stop = options.get("stop")
-    if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
-        raise ApiError(400, 'option "stop" must be of type array of strings')
+    if stop is not None and not isinstance(stop, list):
+        raise ApiError(400, 'option "stop" must be of type array')
+    if stop is not None and not all(isinstance(s, str) for s in stop):
+        raise ApiError(400, 'option "stop" must be of an array of strings')
     return options
 
 
@@ -164,8 +176,19 @@ def check_keep_alive(value: float | str | None) -> float:
         raise ApiError(400, str(exc)) from None
 
 
+def go_time(moment: datetime) -> str:
+    """A time as Go's time.Time writes itself in JSON (RFC 3339 with nanoseconds): the fraction's
+    trailing zeros cut, and "Z" for a zero offset, else +hh:mm."""
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".")
+    offset = moment.utcoffset()
+    if not offset:
+        return stamp + "Z"
+    zone = moment.strftime("%z")
+    return f"{stamp}{zone[:3]}:{zone[3:]}"
+
+
 def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return go_time(datetime.now(UTC))
 
 
 def ndjson_line(value: dict) -> bytes:
@@ -263,9 +286,13 @@ def _size(model: LabModel) -> int:
 
 @router.api_route("/api/tags", methods=["GET", "HEAD"])
 async def tags() -> dict:
+    # the list's details also carry the model's lengths, which /api/show and /api/ps leave out
+    # (server/model_list_cache.go@v0.32.15; both `omitempty` in api.ModelDetails)
     return {"models": [
         {"name": m.name, "model": m.name, "modified_at": MODIFIED_AT, "size": _size(m), "digest": _digest(m),
-         "details": _details(m), "capabilities": list(m.capabilities)}
+         "details": {**_details(m), "context_length": CONTEXT_LENGTH,
+                     **({"embedding_length": m.embedding_length} if m.embedding_length else {})},
+         "capabilities": list(m.capabilities)}
         for m in MODELS
     ]}
 
@@ -276,7 +303,7 @@ async def ps(request: Request) -> dict:
     for name, expires in state_of(request).residency.loaded():
         model = find_model(name)
         rows.append({"name": name, "model": name, "size": _size(model), "digest": _digest(model),
-                     "details": _details(model), "expires_at": expires.isoformat(),
+                     "details": _details(model), "expires_at": go_time(expires),
                      "size_vram": 0, "context_length": CONTEXT_LENGTH})
     return {"models": rows}
 
@@ -308,7 +335,8 @@ async def show(body: ShowRequest) -> dict:
 @router.post("/api/chat")
 async def chat(body: ChatRequest, request: Request) -> Response:
     state = state_of(request)
-    job = find(state, body.model, capability="completion")
+    check_top_logprobs(body.top_logprobs)
+    job = find(state, body.model, handler="chat")
     options = check_options(body.options)
     keep = check_keep_alive(body.keep_alive)
     if not body.messages:  # no messages: load (or, with keep_alive 0, unload) the model
@@ -358,11 +386,13 @@ async def _load_or_unload(request: Request, job: Job, keep: float, empty: dict) 
 @router.post("/api/generate")
 async def generate(body: GenerateRequest, request: Request) -> Response:
     state = state_of(request)
-    job = find(state, body.model, capability="completion")
+    check_top_logprobs(body.top_logprobs)
+    job = find(state, body.model, handler="generate")
     options = check_options(body.options)
     keep = check_keep_alive(body.keep_alive)
     if body.raw and (body.template or body.system or body.context):
         raise ApiError(400, "raw mode does not support template, system, or context")
+    check_insert(job, body.suffix)
     if not body.prompt:
         return await _load_or_unload(request, job, keep, {"response": ""})
     messages = [ChatMessage(role="system", content=body.system)] if body.system else []
@@ -370,7 +400,9 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
     chat_body = ChatRequest(model=body.model, messages=messages, format=body.format, think=body.think)
     reply = plan(to_conversation(state, job, chat_body, options), job.fault)
     await load(state, job, request)
-    context = [zlib.crc32(t.encode()) % 32000 for t in reply.content]
+    # token ids for a follow-up request; Go leaves them out in raw mode (GenerateHandler) and
+    # when there are none (`context,omitempty`), server/routes.go and api/types.go@v0.32.15
+    context = {} if body.raw or not reply.content else {"context": [zlib.crc32(t.encode()) % 32000 for t in reply.content]}
 
     def frame(piece) -> dict:
         line: dict[str, Any] = {"model": job.name, "created_at": now(),
@@ -382,7 +414,7 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
 
     def final() -> dict:
         return {"model": job.name, "created_at": now(), "response": "", "done": True,
-                "done_reason": reply.done_reason, "context": context, **job.timing.metrics(reply)}
+                "done_reason": reply.done_reason, **context, **job.timing.metrics(reply)}
 
     if body.stream is not False:
         return _stream(request, job, reply, keep, frame, final)
@@ -392,8 +424,7 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
     result: dict[str, Any] = {"model": job.name, "created_at": now(), "response": "".join(reply.content)}
     if reply.thinking:
         result["thinking"] = "".join(reply.thinking)
-    result.update({"done": True, "done_reason": reply.done_reason, "context": context,
-                   **job.timing.metrics(reply)})
+    result.update({"done": True, "done_reason": reply.done_reason, **context, **job.timing.metrics(reply)})
     return JSONResponse(result)
 
 
@@ -424,7 +455,7 @@ def check_dimensions(model: LabModel, dimensions: int | None) -> None:
 @router.post("/api/embed")
 async def embed(body: EmbedRequest, request: Request) -> dict:
     state = state_of(request)
-    job = find(state, body.model, capability="embedding")
+    job = find(state, body.model, handler="embed")
     inputs = embed_inputs(body.input)
     check_dimensions(job.model, body.dimensions)
     keep = check_keep_alive(body.keep_alive)
@@ -442,6 +473,6 @@ async def embed(body: EmbedRequest, request: Request) -> dict:
 async def legacy_embeddings(body: LegacyEmbeddingsRequest, request: Request) -> dict:
     """The pre-/api/embed endpoint, still routed by Ollama: one prompt, one vector."""
     state = state_of(request)
-    job = find(state, body.model, capability="embedding")
+    job = find(state, body.model, handler="embed")
     await load(state, job, request)
     return {"embedding": embedding(body.prompt or "", job.model.embedding_length)}

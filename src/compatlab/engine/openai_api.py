@@ -27,7 +27,7 @@ from compatlab.engine.native import check_dimensions, embed_inputs, embedding
 from compatlab.engine.profiles import Profile
 from compatlab.engine.runtime import Pacer, Piece, paced_pieces
 from compatlab.engine.serving import (
-    MID_STREAM_ERROR, DropConnection, Job, counted, fault_position, find, load, plan, state_of,
+    MID_STREAM_ERROR, DropConnection, Job, check_insert, counted, fault_position, find, load, plan, state_of,
 )
 from compatlab.engine.tokens import count_tokens
 
@@ -76,6 +76,7 @@ class ChatCompletionRequest(_SamplingRequest):
 
 class CompletionRequest(_SamplingRequest):
     prompt: str
+    suffix: str | None = None
 
 
 class EmbeddingsRequest(_Open):
@@ -366,7 +367,7 @@ def _reseed(conversation: Conversation, i: int) -> Conversation:
 @router.post("/chat/completions")
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     state = state_of(request)
-    job = find(state, body.model, capability="completion")
+    job = find(state, body.model, handler="chat")
     conversation = to_conversation(request, job, body)
     replies = _replies(request, job, conversation, body.n)
     await load(state, job, request)
@@ -532,7 +533,9 @@ async def _fault(profile: Profile, job: Job, head: dict, index: int) -> AsyncIte
 async def completions(body: CompletionRequest, request: Request) -> Response:
     state = state_of(request)
     profile = state.profile
-    job = find(state, body.model, capability="completion")
+    job = find(state, body.model, handler="generate")
+    if profile.native_api:  # FromCompleteRequest passes suffix to the generate handler
+        check_insert(job, body.suffix)
     validate_params(profile, body)
     conversation = Conversation(
         family=job.model.family, messages=(Message("user", body.prompt),),
@@ -595,7 +598,7 @@ async def _enumerate(pieces: AsyncIterator[Piece]) -> AsyncIterator[tuple[int, P
 @router.post("/embeddings")
 async def embeddings(body: EmbeddingsRequest, request: Request) -> dict:
     state = state_of(request)
-    job = find(state, body.model, capability="embedding")
+    job = find(state, body.model, handler="embed")
     if body.encoding_format not in (None, "float", "base64"):
         raise ApiError(400, f"Invalid value for 'encoding_format' = {body.encoding_format}. "
                             "Supported values are: ['float', 'base64'].", "encoding_format")

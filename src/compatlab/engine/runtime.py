@@ -70,11 +70,14 @@ class Residency:
     async def ensure_loaded(
         self, name: str, load_seconds: float, disconnected: Callable[[], Awaitable[bool]]
     ) -> int:
-        """Load the model if needed; returns the load time in ns (0 when already loaded)."""
+        """Load the model if needed; returns the ns from the call to a loaded model: Ollama's
+        load_duration, checkpointLoaded - checkpointStart (server/routes.go), is never 0, a
+        few microseconds when the model was already in memory."""
+        called = time.perf_counter()
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:  # a second request waits for the first one's load, as in Ollama
             if self.is_loaded(name):
-                return 0
+                return max(1, int((time.perf_counter() - called) * 1e9))
             start = time.perf_counter()
             deadline = start + load_seconds
             while (left := deadline - time.perf_counter()) > 0:
@@ -150,14 +153,20 @@ class Timing:
     eval_ns: int = 1
 
     def metrics(self, reply: Reply) -> dict:
-        return {
+        return go_metrics({
             "total_duration": max(1, time.perf_counter_ns() - self.start),
             "load_duration": self.load_ns,
             "prompt_eval_count": reply.prompt_tokens,
             "prompt_eval_duration": self.prompt_ns,
             "eval_count": reply.eval_count,
-            "eval_duration": self.eval_ns,
-        }
+            "eval_duration": self.eval_ns if reply.eval_count else 0,  # no token, no time spent on one
+        })
+
+
+def go_metrics(metrics: dict) -> dict:
+    """Ollama's six metrics as Go writes them: every field of api.Metrics is `omitempty`, so a
+    zero (no tokens generated, say) is left out, not sent as 0 (api/types.go@v0.32.15)."""
+    return {name: value for name, value in metrics.items() if value}
 
 
 async def paced_pieces(reply: Reply, pacer: Pacer, timing: Timing) -> AsyncIterator[Piece]:

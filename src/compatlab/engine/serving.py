@@ -1,11 +1,13 @@
 """What both APIs share for one request: find the model, honour its fault, load it, stream."""
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
 from fastapi import Request
 
+from compatlab.engine import model_refs
 from compatlab.engine.catalog import MODELS, LabModel, find_model
 from compatlab.engine.errors import ApiError
 from compatlab.engine.lab_model import BadConversation, Conversation, Reply, plan_reply
@@ -42,19 +44,41 @@ def state_of(request: Request) -> EngineState:
     return request.app.state.engine
 
 
-def find(state: EngineState, name: str, *, capability: str) -> Job:
-    """The job for a model name, or the error Ollama gives."""
+def find(state: EngineState, name: str, *, handler: str) -> Job:
+    """The job for a model name, or the error Ollama's handler gives: `handler` is "chat",
+    "generate" or "embed", the Go handler that answers (each /v1 route reaches one of them).
+    server/routes.go@v0.32.15: a missing name is ChatHandler's 400 "model is required" but
+    GenerateHandler's and EmbedHandler's 404 "model '' not found" (writeModelRefParseError's
+    fallback); a name Ollama cannot parse is a 400 "invalid model name" (model_refs.py); a
+    model without the capability is `"<name as asked>" does not support chat` (or generate)."""
     model = find_model(name)
     if model is None and state.profile.ignores_model_name:
         # a single-model llama-server serves any name with its one model
+        capability = "embedding" if handler == "embed" else "completion"
         model = next(m for m in MODELS if capability in m.capabilities and m.fault is None)
-    if not name and model is None:
-        raise ApiError(400, "model is required")
     if model is None:
+        if not name.strip():
+            if handler == "chat":
+                raise ApiError(400, "model is required")
+            raise ApiError(404, f"model '{name}' not found")
+        if state.profile.native_api and not model_refs.is_valid(name):
+            raise ApiError(400, "invalid model name")
         raise ApiError(404, f"model '{name}' not found")
-    if capability not in model.capabilities:
-        raise ApiError(400, f'"{model.name}" does not support {capability}')
+    asked = json.dumps(name, ensure_ascii=False)  # Go's %q
+    if handler == "embed" and "embedding" not in model.capabilities:
+        # a departure: Ollama's EmbedHandler asks no capability and embeds with any model;
+        # the lab's chat models have no embedding to give
+        raise ApiError(400, f"{asked} does not support embedding")
+    if handler != "embed" and "completion" not in model.capabilities:
+        raise ApiError(400, f"{asked} does not support {handler}")
     return Job(model, name, model.fault or state.settings.fault)
+
+
+def check_insert(job: Job, suffix: str | None) -> None:
+    """A suffix asks the insert capability, which no lab model has: Model.CheckCapabilities
+    (server/images.go@v0.32.15) says only "does not support insert", without the model's name."""
+    if suffix and "insert" not in job.model.capabilities:
+        raise ApiError(400, "does not support insert")
 
 
 async def load(state: EngineState, job: Job, request: Request) -> None:

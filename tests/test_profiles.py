@@ -656,3 +656,67 @@ def test_ollama_text_completion_stream_zeroes_usage_on_every_chunk_with_include_
     assert not last.choices and last.usage.completion_tokens == 3
     plain = list(ollama_peer.client.completions.create(model="lab", prompt="Hi", max_tokens=3, stream=True))
     assert all(c.usage is None for c in plain)
+
+
+# ---------------------------------------------------------------- logprobs (Ollama v0.12.11+, #12899; OpenAI's chat format)
+
+def check_logprobs(entries: list, tokens: list[str], top: int) -> None:
+    """One entry per token, the token most likely at its place, alternatives less likely in turn."""
+    assert [e["token"] for e in entries] == tokens
+    for e in entries:
+        # the ollama client's Logprob has no bytes field; on the wire and in the openai client they are there
+        assert e["logprob"] < 0 and e.get("bytes", list(e["token"].encode())) == list(e["token"].encode())
+        alternatives = e.get("top_logprobs") or []
+        assert len(alternatives) == top
+        if top:
+            assert alternatives[0]["token"] == e["token"] and alternatives[0]["logprob"] == e["logprob"]
+            assert [a["logprob"] for a in alternatives] == sorted((a["logprob"] for a in alternatives), reverse=True)
+
+
+def test_native_logprobs_through_the_ollama_client(ollama_client):
+    asked = dict(model="lab", messages=HELLO, logprobs=True, top_logprobs=3, options={"num_predict": 6})
+    whole = ollama_client.chat(**asked)
+    parts = list(ollama_client.chat(**asked, stream=True))
+    streamed = [lp.model_dump() for part in parts for lp in (part.logprobs or [])]
+    check_logprobs(streamed, [part.message.content for part in parts if part.message.content], 3)
+    assert [lp.model_dump() for lp in whole.logprobs] == streamed  # deterministic, streamed or not
+    assert ollama_client.chat(model="lab", messages=HELLO).logprobs is None  # not asked: left out
+    generated = ollama_client.generate(model="lab", prompt="Hello", logprobs=True, options={"num_predict": 4})
+    check_logprobs([lp.model_dump() for lp in generated.logprobs], [lp.token for lp in generated.logprobs], 0)
+    assert "".join(lp.token for lp in generated.logprobs) == generated.response
+
+
+def test_v1_chat_logprobs_through_the_openai_client(ollama_peer, ollama_client):
+    reply = ollama_peer.client.chat.completions.create(model="lab", messages=HELLO, logprobs=True, top_logprobs=2,
+                                                       max_tokens=6)
+    entries = [e.model_dump(exclude_none=True) for e in reply.choices[0].logprobs.content]
+    check_logprobs(entries, [e["token"] for e in entries], 2)
+    assert "".join(e["token"] for e in entries) == reply.choices[0].message.content
+    chunks = ollama_peer.chunks(logprobs=True, max_tokens=6)
+    streamed = [e.token for c in chunks if c.choices and c.choices[0].logprobs for e in c.choices[0].logprobs.content]
+    assert "".join(streamed) == reply.choices[0].message.content
+    # the same numbers as /api/chat for the same conversation
+    native = ollama_client.chat(model="lab", messages=HELLO, logprobs=True, options={"num_predict": 6})
+    assert [lp.logprob for lp in native.logprobs] == [e["logprob"] for e in entries]
+    assert ollama_peer.client.chat.completions.create(model="lab", messages=HELLO).choices[0].logprobs is None
+
+
+def test_ollama_v1_text_completion_logprobs_come_in_its_chat_format(ollama_peer):
+    # FromCompleteRequest: an int logprobs means that many alternatives; ToCompletion sends {"content": [...]}
+    reply = ollama_peer.http.post("/completions", json={"model": "lab", "prompt": "Hi", "max_tokens": 4, "logprobs": 2}).json()
+    choice = reply["choices"][0]
+    check_logprobs(choice["logprobs"]["content"], [e["token"] for e in choice["logprobs"]["content"]], 2)
+    plain = ollama_peer.http.post("/completions", json={"model": "lab", "prompt": "Hi", "max_tokens": 4}).json()
+    assert "logprobs" not in plain["choices"][0]  # omitempty in Ollama's CompleteChunkChoice
+
+
+@pytest.mark.parametrize("body", [{"logprobs": True, "top_logprobs": 21}, {"logprobs": True, "top_logprobs": -1}])
+def test_ollama_v1_top_logprobs_out_of_range_is_ollamas_400(ollama_peer, body):
+    with pytest.raises(openai.BadRequestError) as err:
+        ollama_peer.client.chat.completions.create(model="lab", messages=HELLO, **body)
+    assert err.value.body["message"] == "top_logprobs must be between 0 and 20"
+
+
+def test_ollama_legacy_has_no_logprobs(legacy):
+    reply = legacy.complete(logprobs=True, top_logprobs=2).json()
+    assert "logprobs" not in reply["choices"][0]  # v0.4.7 predates them

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from compatlab.engine.catalog import MODELS, LabModel, find_model
 from compatlab.engine.errors import ApiError
 from compatlab.engine.lab_model import Conversation, Message, Reply, ToolCall
+from compatlab.engine.logprobs import Scorer
 from compatlab.engine.runtime import Pacer, paced_pieces, parse_keep_alive
 from compatlab.engine.serving import (
     MID_STREAM_ERROR, DropConnection, Job, check_insert, counted, fault_position, find, load, plan, state_of,
@@ -344,6 +345,7 @@ async def chat(body: ChatRequest, request: Request) -> Response:
     conversation = to_conversation(state, job, body, options)
     reply = plan(conversation, job.fault)
     await load(state, job, request)
+    scored = Scorer(body.logprobs, body.top_logprobs, conversation.seed)
 
     def frame(piece) -> dict:
         message: dict[str, Any] = {"role": "assistant", "content": piece.text if piece.kind == "content" else ""}
@@ -351,7 +353,7 @@ async def chat(body: ChatRequest, request: Request) -> Response:
             message["thinking"] = piece.text
         if piece.kind == "tool_calls":
             message["tool_calls"] = [_tool_call_json(c, i) for i, c in enumerate(reply.tool_calls)]
-        return {"model": job.name, "created_at": now(), "message": message, "done": False}
+        return {"model": job.name, "created_at": now(), "message": message, "done": False, **scored.piece(piece)}
 
     def final() -> dict:
         return {"model": job.name, "created_at": now(), "message": {"role": "assistant", "content": ""},
@@ -368,7 +370,7 @@ async def chat(body: ChatRequest, request: Request) -> Response:
     if reply.tool_calls:
         message["tool_calls"] = [_tool_call_json(c, i) for i, c in enumerate(reply.tool_calls)]
     return JSONResponse({"model": job.name, "created_at": now(), "message": message, "done": True,
-                         "done_reason": reply.done_reason, **job.timing.metrics(reply)})
+                         "done_reason": reply.done_reason, **job.timing.metrics(reply), **scored.whole(reply)})
 
 
 async def _load_or_unload(request: Request, job: Job, keep: float, empty: dict) -> JSONResponse:
@@ -398,8 +400,10 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
     messages = [ChatMessage(role="system", content=body.system)] if body.system else []
     messages.append(ChatMessage(role="user", content=body.prompt))
     chat_body = ChatRequest(model=body.model, messages=messages, format=body.format, think=body.think)
-    reply = plan(to_conversation(state, job, chat_body, options), job.fault)
+    conversation = to_conversation(state, job, chat_body, options)
+    reply = plan(conversation, job.fault)
     await load(state, job, request)
+    scored = Scorer(body.logprobs, body.top_logprobs, conversation.seed)
     # token ids for a follow-up request; Go leaves them out in raw mode (GenerateHandler) and
     # when there are none (`context,omitempty`), server/routes.go and api/types.go@v0.32.15
     context = {} if body.raw or not reply.content else {"context": [zlib.crc32(t.encode()) % 32000 for t in reply.content]}
@@ -410,7 +414,7 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
         if piece.kind == "thinking":
             line["thinking"] = piece.text
         line["done"] = False
-        return line
+        return {**line, **scored.piece(piece)}
 
     def final() -> dict:
         return {"model": job.name, "created_at": now(), "response": "", "done": True,
@@ -424,7 +428,8 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
     result: dict[str, Any] = {"model": job.name, "created_at": now(), "response": "".join(reply.content)}
     if reply.thinking:
         result["thinking"] = "".join(reply.thinking)
-    result.update({"done": True, "done_reason": reply.done_reason, **context, **job.timing.metrics(reply)})
+    result.update({"done": True, "done_reason": reply.done_reason, **context, **job.timing.metrics(reply),
+                   **scored.whole(reply)})
     return JSONResponse(result)
 
 

@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict
 from compatlab.engine.catalog import MODELS, find_model
 from compatlab.engine.errors import ApiError, openai_error_body
 from compatlab.engine.lab_model import Conversation, Message, Reply, ToolCall
-from compatlab.engine.native import check_dimensions, embed_inputs, embedding
+from compatlab.engine.logprobs import Scorer
+from compatlab.engine.native import check_dimensions, check_top_logprobs, embed_inputs, embedding
 from compatlab.engine.profiles import Profile
 from compatlab.engine.runtime import Pacer, Piece, paced_pieces
 from compatlab.engine.serving import (
@@ -72,11 +73,14 @@ class ChatCompletionRequest(_SamplingRequest):
     tool_choice: str | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
     reasoning_effort: str | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
 
 
 class CompletionRequest(_SamplingRequest):
     prompt: str
     suffix: str | None = None
+    logprobs: int | None = None  # how many alternatives per token (OpenAI's legacy completions)
 
 
 class EmbeddingsRequest(_Open):
@@ -367,21 +371,27 @@ def _reseed(conversation: Conversation, i: int) -> Conversation:
 @router.post("/chat/completions")
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     state = state_of(request)
+    if state.profile.native_api:  # Ollama's /v1 goes through ChatHandler, which checks the range first
+        check_top_logprobs(body.top_logprobs)
     job = find(state, body.model, handler="chat")
     conversation = to_conversation(request, job, body)
     replies = _replies(request, job, conversation, body.n)
+    wanted = bool(body.logprobs) and state.profile.logprobs
+    # the first choice scores as /api/chat would, so both APIs give the same numbers
+    scorers = [Scorer(wanted, body.top_logprobs, conversation.seed if index == 0 else f"{conversation.seed}:{index}")
+               for index in range(len(replies))]
     await load(state, job, request)
     if body.stream:
         options = body.stream_options or {}
-        stream = _chat_stream(request, job, body.model, replies, options, bool(conversation.tools))
+        stream = _chat_stream(request, job, body.model, replies, options, bool(conversation.tools), scorers)
         return StreamingResponse(counted(state, stream), media_type="text/event-stream")
     for reply in replies:
         async for _ in paced_pieces(reply, Pacer(state.settings, "whole"), job.timing):
             pass
-    return JSONResponse(_chat_completion(state.profile, job, body.model, replies))
+    return JSONResponse(_chat_completion(state.profile, job, body.model, replies, scorers))
 
 
-def _chat_completion(profile: Profile, job: Job, model: str, replies: list[Reply]) -> dict:
+def _chat_completion(profile: Profile, job: Job, model: str, replies: list[Reply], scorers: list[Scorer]) -> dict:
     choices = []
     for index, reply in enumerate(replies):
         message: dict[str, Any] = {"role": "assistant", "content": "".join(reply.content)}
@@ -392,6 +402,8 @@ def _chat_completion(profile: Profile, job: Job, model: str, replies: list[Reply
         if reply.tool_calls:
             message["tool_calls"] = _tool_calls(profile, job, reply, streamed=False)
         choice: dict[str, Any] = {"index": index, "message": message, "finish_reason": _finish_reason(reply)}
+        if scored := scorers[index].whole(reply):
+            choice["logprobs"] = {"content": scored["logprobs"]}  # OpenAI's and Ollama's ChoiceLogprobs
         if profile.stop_reason:
             choice["stop_reason"] = reply.stop_sequence
         choices.append(choice)
@@ -407,7 +419,7 @@ def _chat_completion(profile: Profile, job: Job, model: str, replies: list[Reply
 
 
 async def _chat_stream(request: Request, job: Job, model: str, replies: list[Reply],
-                       options: dict, has_tools: bool) -> AsyncIterator[bytes]:
+                       options: dict, has_tools: bool, scorers: list[Scorer]) -> AsyncIterator[bytes]:
     """Chat completion chunks as the profile's engine sends them."""
     state = state_of(request)
     profile = state.profile
@@ -421,12 +433,15 @@ async def _chat_stream(request: Request, job: Job, model: str, replies: list[Rep
     first = True
     written = 0  # completion tokens so far, for vLLM's continuous usage
 
-    def chunk(index: int, delta: dict, finish: str | None = None, stop: str | None = None) -> bytes:
+    def chunk(index: int, delta: dict, finish: str | None = None, stop: str | None = None,
+              scored: dict | None = None) -> bytes:
         nonlocal first
         if first or profile.role_on_every_chunk:
             delta = {"role": "assistant", **({"content": ""} if "content" not in delta else {}), **delta}
         first = False
         choice: dict[str, Any] = {"index": index, "delta": delta, "finish_reason": finish}
+        if scored:
+            choice["logprobs"] = {"content": scored["logprobs"]}
         if profile.stop_reason:
             choice["stop_reason"] = stop
         value = {**head, "choices": [choice]}
@@ -450,7 +465,7 @@ async def _chat_stream(request: Request, job: Job, model: str, replies: list[Rep
             if buffered:
                 text += piece.text if piece.kind == "content" else ""
                 continue
-            for data in _piece_chunks(profile, job, reply, piece, index, chunk):
+            for data in _piece_chunks(profile, job, reply, piece, index, chunk, scorers[index].piece(piece)):
                 yield data
             sent += 1
             if sent == strike:
@@ -486,12 +501,13 @@ async def _chat_stream(request: Request, job: Job, model: str, replies: list[Rep
     yield sse_event("[DONE]")
 
 
-def _piece_chunks(profile: Profile, job: Job, reply: Reply, piece: Piece, index: int, chunk) -> list[bytes]:
+def _piece_chunks(profile: Profile, job: Job, reply: Reply, piece: Piece, index: int, chunk,
+                  scored: dict) -> list[bytes]:
     if piece.kind == "thinking":
         return [chunk(index, {**({"content": ""} if profile.reasoning_keeps_content else {}),
-                              profile.reasoning_field: piece.text})]
+                              profile.reasoning_field: piece.text}, scored=scored)]
     if piece.kind == "content":
-        return [chunk(index, {"content": piece.text})]
+        return [chunk(index, {"content": piece.text}, scored=scored)]
     calls = _tool_calls(profile, job, reply, streamed=True)
     if not profile.tool_args_fragments or job.fault == "tool-args-object":
         return [chunk(index, {"tool_calls": calls})]  # Ollama: each call whole, in one delta
@@ -533,6 +549,8 @@ async def _fault(profile: Profile, job: Job, head: dict, index: int) -> AsyncIte
 async def completions(body: CompletionRequest, request: Request) -> Response:
     state = state_of(request)
     profile = state.profile
+    if profile.native_api and (body.logprobs or 0) > 0:  # it becomes GenerateHandler's top_logprobs
+        check_top_logprobs(body.logprobs)
     job = find(state, body.model, handler="generate")
     if profile.native_api:  # FromCompleteRequest passes suffix to the generate handler
         check_insert(job, body.suffix)
@@ -548,15 +566,23 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
     if profile.system_fingerprint:
         head["system_fingerprint"] = profile.system_fingerprint
 
+    # Ollama's FromCompleteRequest reads logprobs (an int) as "logprobs, with that many
+    # alternatives", and answers in its chat format, {"content": [api.Logprob, …]}
+    scorer = Scorer(bool(body.logprobs) and profile.logprobs and profile.native_api, body.logprobs, conversation.seed)
+
+    def scored(tokens: list[str], null: bool) -> dict:
+        found = scorer.tokens(tokens)
+        return {"logprobs": {"content": found["logprobs"]}} if found else {"logprobs": None} if null else {}
+
     if body.stream:
         include_usage = bool((body.stream_options or {}).get("include_usage")) and profile.stream_usage
-        logprobs = {"logprobs": None} if profile.completion_logprobs_in_stream else {}
-
         zeroed = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         zero = {"usage": zeroed} if include_usage and profile.completion_zero_usage else {}
 
         def choice(text: str, finish_reason: str | None) -> dict:
-            return {"choices": [{"text": text, "index": 0, **logprobs, "finish_reason": finish_reason}], **zero}
+            tokens = [text] if text else []
+            return {"choices": [{"text": text, "index": 0, **scored(tokens, profile.completion_logprobs_in_stream),
+                                 "finish_reason": finish_reason}], **zero}
 
         async def events() -> AsyncIterator[bytes]:
             pacer = Pacer(state.settings, f"cmpl:{reply.prompt_tokens}:{reply.eval_count}")
@@ -581,7 +607,9 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
         return StreamingResponse(counted(state, events()), media_type="text/event-stream")
     async for _ in paced_pieces(reply, Pacer(state.settings, "whole"), job.timing):
         pass
-    result = {**head, "choices": [{"text": "".join(reply.content), "index": 0, "logprobs": None,
+    # logprobs null, as OpenAI, llama-server and vLLM send it; Ollama's Go struct leaves it out
+    result = {**head, "choices": [{"text": "".join(reply.content), "index": 0,
+                                   **scored(list(reply.content), not profile.native_api),
                                    "finish_reason": reply.done_reason}], "usage": _usage([reply])}
     if profile.timings:
         result["timings"] = _timings(job, [reply])

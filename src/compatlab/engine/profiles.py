@@ -27,6 +27,7 @@ class Profile:
     stop_reason: bool  # vLLM's non-standard `stop_reason` on each choice
     reasoning_field: str  # where thinking goes in /v1 messages and deltas
     reasoning_keeps_content: bool  # a thinking-only delta still says "content": ""
+    logprobs: bool  # answers logprobs / top_logprobs (engine/logprobs.py)
     # --- ids and fingerprints ---
     id_style: str  # "ollama" (chatcmpl-<0..998>), "llamacpp" (32 alnum), "vllm" (uuid hex)
     tool_id_prefix: str
@@ -64,7 +65,8 @@ PROFILES: dict[str, Profile] = {
         stream_usage=True, continuous_usage=False, tool_args_fragments=0, buffer_when_tools=False,
         timings=False, stop_reason=False, reasoning_field="reasoning",
         # toChunk types Content as any with omitempty, so "" is kept (openai/openai.go@v0.32.15)
-        reasoning_keeps_content=True,
+        # logprobs since v0.12.11 (late 2025): api.Logprob on /api and /v1 alike
+        reasoning_keeps_content=True, logprobs=True,
         id_style="ollama", tool_id_prefix="call_", system_fingerprint="fp_ollama", owned_by="library",
         ignores_model_name=False, validates_params=True, honours_tool_choice=True, honours_n=False,
         # Ollama's ChatCompletionRequest has no max_completion_tokens field [ollama-api.md §4.1].
@@ -94,7 +96,7 @@ PROFILES: dict[str, Profile] = {
         name="ollama-legacy", version="0.4.7", native_api=True, framework=GIN,
         role_on_every_chunk=True, first_content_null=False, finish_delta_keeps_role=True,
         stream_usage=False, continuous_usage=False, tool_args_fragments=0, buffer_when_tools=True,
-        timings=False, stop_reason=False, reasoning_field="reasoning", reasoning_keeps_content=False,
+        timings=False, stop_reason=False, reasoning_field="reasoning", reasoning_keeps_content=False, logprobs=False,
         id_style="ollama", tool_id_prefix="call_", system_fingerprint="fp_ollama", owned_by="library",
         ignores_model_name=False, validates_params=False, honours_tool_choice=False, honours_n=False,
         honours_max_completion_tokens=False, honours_json_schema=False,
@@ -116,7 +118,7 @@ PROFILES: dict[str, Profile] = {
         name="llamacpp", version="b6097", native_api=False, framework=HTTPLIB,
         role_on_every_chunk=False, first_content_null=True, finish_delta_keeps_role=False,
         stream_usage=True, continuous_usage=False, tool_args_fragments=3, buffer_when_tools=False,
-        timings=True, stop_reason=False, reasoning_field="reasoning_content", reasoning_keeps_content=False,
+        timings=True, stop_reason=False, reasoning_field="reasoning_content", reasoning_keeps_content=False, logprobs=True,
         id_style="llamacpp", tool_id_prefix="", system_fingerprint="b6097-9515c613", owned_by="llamacpp",
         ignores_model_name=True, validates_params=False, honours_tool_choice=True, honours_n=True,
         honours_max_completion_tokens=True, honours_json_schema=True,
@@ -139,7 +141,7 @@ PROFILES: dict[str, Profile] = {
         name="vllm", version="0.11.0", native_api=False, framework=FASTAPI,
         role_on_every_chunk=False, first_content_null=False, finish_delta_keeps_role=False,
         stream_usage=True, continuous_usage=True, tool_args_fragments=4, buffer_when_tools=False,
-        timings=False, stop_reason=True, reasoning_field="reasoning_content", reasoning_keeps_content=False,
+        timings=False, stop_reason=True, reasoning_field="reasoning_content", reasoning_keeps_content=False, logprobs=True,
         id_style="vllm", tool_id_prefix="chatcmpl-tool-", system_fingerprint=None, owned_by="vllm",
         ignores_model_name=False, validates_params=True, honours_tool_choice=True, honours_n=True,
         honours_max_completion_tokens=True, honours_json_schema=True,

@@ -296,10 +296,14 @@ def test_legacy_with_tools_the_reply_arrives_in_one_chunk(legacy, ollama_peer):
     assert len(legacy.chunks(messages=AFTER_TOOL, tools=[WEATHER_TOOL])) == 1
 
 
-def test_legacy_with_tools_a_tool_call_arrives_in_one_chunk(legacy):
+def test_legacy_with_tools_a_tool_call_arrives_in_one_chunk_and_the_stream_says_stop(legacy):
     whole, finish, done = legacy.stream(messages=WEATHER, tools=[WEATHER_TOOL])
     assert choice_of(whole)["delta"]["tool_calls"][0]["function"]["name"] == "get_weather"
-    assert choice_of(finish)["finish_reason"] == "tool_calls"
+    # toChunk copies the native done_reason; only the non-streamed reply says tool_calls (v0.4.7)
+    assert choice_of(finish)["finish_reason"] == "stop"
+    assert client_finish_reasons(legacy.chunks(messages=WEATHER, tools=[WEATHER_TOOL])) == ["stop"]
+    whole_reply = legacy.client.chat.completions.create(model="lab", messages=WEATHER, tools=[WEATHER_TOOL])
+    assert whole_reply.choices[0].finish_reason == "tool_calls"
     (call,) = client_tool_calls(legacy.chunks(messages=WEATHER, tools=[WEATHER_TOOL])).values()
     assert json.loads(call["arguments"])["city"] == "Paris"
 

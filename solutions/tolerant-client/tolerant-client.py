@@ -258,6 +258,9 @@ for profile in PROFILES:
 # `{"role": "assistant", "content": ""}`), ignores `include_usage`, and with tools in the request
 # buffers the reply: a call arrives in one chunk, a text answer arrives whole on the finish
 # chunk (`toChunk` in openai/openai.go and `ChatHandler` in server/routes.go, Ollama v0.4.7).
+# Its stream also ends a tool call with `finish_reason: "stop"`: `toChunk` copies the native
+# done reason, and only the non-streamed reply says `"tool_calls"`. A client that decides "was
+# this a tool call?" from `finish_reason` alone misses the call; look at `tool_calls` too.
 # Only the `delta`s and the end matter to a client; the rest is decoration that varies.
 #
 # Notice the finish chunks: current Ollama (`FinishChunk` in openai/openai.go, v0.32.15), llama-server and
@@ -969,9 +972,15 @@ for profile in PROFILES:
         expected = message["content"] or ""
         got = (whole.text, streamed.text)
         assert got == (expected, expected), f"{profile}, {asked}: the text should be {expected!r} streamed or not, but got (whole, streamed) = {got!r}"
-        expected = raw["choices"][0]["finish_reason"]
+        # as the engine sent it: Ollama 0.4.7's stream says "stop" after a tool call
+        sent = [choice["finish_reason"] for line in httpx.post(
+                    f"{V1[profile]}/chat/completions", json={"model": MODEL, "messages": messages, "stream": True, **extra},
+                    timeout=10).text.splitlines() if line.startswith("data: {")
+                for choice in json.loads(line[5:]).get("choices") or [] if choice.get("finish_reason")]
+        expected = (raw["choices"][0]["finish_reason"], sent[-1])
         got = (whole.finish_reason, streamed.finish_reason)
-        assert got == (expected, expected), f"{profile}, {asked}: finish_reason should be {expected!r} streamed or not, but got {got!r}"
+        assert got == expected, (f"{profile}, {asked}: finish_reason should be what the engine sent, {expected[0]!r} "
+                                 f"whole and {expected[1]!r} streamed, but got (whole, streamed) = {got!r}")
         expected = [ToolCall(c["id"], c["function"]["name"], json.loads(c["function"]["arguments"])) for c in message.get("tool_calls") or []]
         got = (whole.tool_calls, streamed.tool_calls)
         assert got == (expected, expected), f"{profile}, {asked}: the tool calls should be {expected!r} streamed or not, but got {got!r}"

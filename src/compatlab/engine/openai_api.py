@@ -473,7 +473,7 @@ async def _chat_stream(request: Request, job: Job, model: str, replies: list[Rep
                     yield data
                 if job.fault in ("error-mid-stream", "drop-mid-stream"):
                     return
-        finish = _finish_reason(reply)
+        finish = reply.done_reason if profile.stream_finish_is_done_reason else _finish_reason(reply)
         if buffered and not reply.tool_calls:
             # Ollama 0.4.6–0.7 with tools and no call: the buffered text rides on the done
             # chunk, with the finish reason (server/routes.go@v0.4.7 ChatHandler, #9092)

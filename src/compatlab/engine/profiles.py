@@ -19,6 +19,7 @@ class Profile:
     role_on_every_chunk: bool
     first_content_null: bool  # first delta is {"role":"assistant","content":null}
     finish_delta_keeps_role: bool  # the finish chunk's delta is {"role":"assistant","content":""}, not {}
+    stream_finish_is_done_reason: bool  # a stream ends with the native done_reason: "stop" after a tool call
     stream_usage: bool  # honours stream_options.include_usage
     continuous_usage: bool  # honours stream_options.continuous_usage_stats
     tool_args_fragments: int  # 0: whole calls in one delta; n: arguments split in n pieces
@@ -62,6 +63,7 @@ PROFILES: dict[str, Profile] = {
     "ollama": Profile(
         name="ollama", version="0.32.15", native_api=True, framework=GIN,
         role_on_every_chunk=False, first_content_null=False, finish_delta_keeps_role=False,
+        stream_finish_is_done_reason=False,
         stream_usage=True, continuous_usage=False, tool_args_fragments=0, buffer_when_tools=False,
         timings=False, stop_reason=False, reasoning_field="reasoning",
         # toChunk types Content as any with omitempty, so "" is kept (openai/openai.go@v0.32.15)
@@ -90,11 +92,12 @@ PROFILES: dict[str, Profile] = {
     # buffered (server/routes.go@v0.4.7 ChatHandler, v0.4.6-0.7, issue #9092): a reply without a
     # call arrives whole on the done chunk, with the finish_reason; a call arrives in one chunk
     # and the finish chunk follows. response_format json_schema is silently ignored (mapped to
-    # `format` in v0.5.0, #7900). Not modelled: v0.4.7's stream says finish_reason "stop" after
-    # a tool call (toChunk copies done_reason; only toChatCompletion says "tool_calls").
+    # `format` in v0.5.0, #7900). A stream ends with finish_reason "stop" after a tool call:
+    # toChunk copies the native done_reason; only toChatCompletion remaps it to "tool_calls".
     "ollama-legacy": Profile(
         name="ollama-legacy", version="0.4.7", native_api=True, framework=GIN,
         role_on_every_chunk=True, first_content_null=False, finish_delta_keeps_role=True,
+        stream_finish_is_done_reason=True,
         stream_usage=False, continuous_usage=False, tool_args_fragments=0, buffer_when_tools=True,
         timings=False, stop_reason=False, reasoning_field="reasoning", reasoning_keeps_content=False, logprobs=False,
         id_style="ollama", tool_id_prefix="call_", system_fingerprint="fp_ollama", owned_by="library",
@@ -117,6 +120,7 @@ PROFILES: dict[str, Profile] = {
     "llamacpp": Profile(
         name="llamacpp", version="b6097", native_api=False, framework=HTTPLIB,
         role_on_every_chunk=False, first_content_null=True, finish_delta_keeps_role=False,
+        stream_finish_is_done_reason=False,
         stream_usage=True, continuous_usage=False, tool_args_fragments=3, buffer_when_tools=False,
         timings=True, stop_reason=False, reasoning_field="reasoning_content", reasoning_keeps_content=False, logprobs=True,
         id_style="llamacpp", tool_id_prefix="", system_fingerprint="b6097-9515c613", owned_by="llamacpp",
@@ -140,6 +144,7 @@ PROFILES: dict[str, Profile] = {
     "vllm": Profile(
         name="vllm", version="0.11.0", native_api=False, framework=FASTAPI,
         role_on_every_chunk=False, first_content_null=False, finish_delta_keeps_role=False,
+        stream_finish_is_done_reason=False,
         stream_usage=True, continuous_usage=True, tool_args_fragments=4, buffer_when_tools=False,
         timings=False, stop_reason=True, reasoning_field="reasoning_content", reasoning_keeps_content=False, logprobs=True,
         id_style="vllm", tool_id_prefix="chatcmpl-tool-", system_fingerprint=None, owned_by="vllm",

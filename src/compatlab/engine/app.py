@@ -163,17 +163,17 @@ def create_app(settings: EngineSettings | None = None) -> FastAPI:
                 "active_streams": state.active_streams,
                 "loaded": [name for name, _ in state.residency.loaded()]}
 
-    if profile.name == "llamacpp":
+    if profile.health_route == "status":
         @app.get("/health", tags=["llamacpp"])
-        async def llamacpp_health() -> dict:
+        async def status_health() -> dict:
             return {"status": "ok"}
-    if profile.name == "vllm":
+    if profile.health_route == "empty":
         @app.get("/health", tags=["vllm"])
-        async def vllm_health() -> Response:
+        async def empty_health() -> Response:
             return Response(status_code=200)
 
         @app.get("/version", tags=["vllm"])
-        async def vllm_version() -> dict:
+        async def version() -> dict:
             return {"version": profile.version}
     return app
 

@@ -102,7 +102,7 @@ def validate_params(profile: Profile, body: _SamplingRequest) -> None:
         return
     # OpenAI's spec gives top_p [0, 1] (openapi.yaml, CreateChatCompletionRequest); (0, 1] is
     # vLLM's own rule (vllm/sampling_params.py _verify_args: "top_p must be in (0, 1]").
-    ranges = (("temperature", 0, 2, False), ("top_p", 0, 1, profile.name == "vllm"),
+    ranges = (("temperature", 0, 2, False), ("top_p", 0, 1, profile.top_p_above_zero),
               ("frequency_penalty", -2, 2, False), ("presence_penalty", -2, 2, False))
     for name, low, high, open_low in ranges:
         value = getattr(body, name)
@@ -222,7 +222,7 @@ def _tool_choice(profile: Profile, choice: str | dict | None) -> str | None:
 
 def _format(profile: Profile, body: ChatCompletionRequest) -> str | dict | None:
     extra = body.model_extra or {}
-    if profile.name == "vllm":
+    if profile.structured_outputs:
         # vLLM's own keys: `structured_outputs` (v0.12+) and `guided_json` (before it).
         structured = extra.get("structured_outputs")
         if isinstance(structured, dict) and isinstance(structured.get("json"), dict):
@@ -235,7 +235,7 @@ def _format(profile: Profile, body: ChatCompletionRequest) -> str | dict | None:
     kind = fmt.get("type")
     if kind == "json_object":
         # llama-server also takes a schema right beside the type
-        if profile.name == "llamacpp" and isinstance(fmt.get("schema"), dict):
+        if profile.schema_beside_json_object and isinstance(fmt.get("schema"), dict):
             return fmt["schema"]
         return "json"
     if kind == "json_schema":
@@ -248,8 +248,8 @@ def _format(profile: Profile, body: ChatCompletionRequest) -> str | dict | None:
         return schema
     if kind == "text":
         return None
-    if profile.name == "ollama-legacy":
-        return None  # unknown types were silently ignored
+    if profile.ignores_unknown_response_format:
+        return None
     raise ApiError(400, f"Invalid value for 'response_format.type': {kind!r}. "
                         "Supported values are: 'text', 'json_object' and 'json_schema'.", "response_format")
 

@@ -41,6 +41,11 @@ class Profile:
     honours_n: bool
     honours_max_completion_tokens: bool
     honours_json_schema: bool  # response_format {"type": "json_schema"} constrains the reply
+    schema_beside_json_object: bool  # {"type": "json_object", "schema": {...}} constrains too (llama-server)
+    structured_outputs: bool  # vLLM's own `structured_outputs` (v0.12+) and `guided_json` keys
+    ignores_unknown_response_format: bool  # an unknown response_format type is no constraint, not a 400
+    top_p_above_zero: bool  # top_p 0 refused: (0, 1], stricter than the spec's [0, 1]
+    health_route: str  # GET /health: "" none, "status" {"status": "ok"}, "empty" a bare 200 (and GET /version)
     image_types: tuple[str, ...]  # image_url parts decoded here: data:image/<type>;base64 only (() = not read)
     refuses_image_links: bool  # an http(s) image URL gets its own message, not "invalid image input"
     # reasoning_effort: the values taken, any other a 400; () read but not checked; None not read at all
@@ -73,6 +78,8 @@ PROFILES: dict[str, Profile] = {
         ignores_model_name=False, validates_params=True, honours_tool_choice=True, honours_n=False,
         # Ollama's ChatCompletionRequest has no max_completion_tokens field [ollama-api.md §4.1].
         honours_max_completion_tokens=False, honours_json_schema=True,
+        schema_beside_json_object=False, structured_outputs=False, ignores_unknown_response_format=False,
+        top_p_above_zero=False, health_route="",
         # decodeImageURL and thinkFromReasoningEffort (openai/openai.go@v0.32.15)
         image_types=("jpeg", "jpg", "png", "webp"), refuses_image_links=True,
         reasoning_efforts=("none", "minimal", "low", "medium", "high", "xhigh", "ultra", "max"),
@@ -103,6 +110,9 @@ PROFILES: dict[str, Profile] = {
         id_style="ollama", tool_id_prefix="call_", system_fingerprint="fp_ollama", owned_by="library",
         ignores_model_name=False, validates_params=False, honours_tool_choice=False, honours_n=False,
         honours_max_completion_tokens=False, honours_json_schema=False,
+        schema_beside_json_object=False, structured_outputs=False,
+        ignores_unknown_response_format=True,  # unknown types were silently ignored
+        top_p_above_zero=False, health_route="",
         # FromChatRequest@v0.4.7: jpeg, jpg, png; any other URL, https too, is "invalid image input";
         # no reasoning_effort field, so any value is ignored
         image_types=("jpeg", "jpg", "png"), refuses_image_links=False, reasoning_efforts=None,
@@ -126,6 +136,9 @@ PROFILES: dict[str, Profile] = {
         id_style="llamacpp", tool_id_prefix="", system_fingerprint="b6097-9515c613", owned_by="llamacpp",
         ignores_model_name=True, validates_params=False, honours_tool_choice=True, honours_n=True,
         honours_max_completion_tokens=True, honours_json_schema=True,
+        # llama-server takes a schema right beside json_object; GET /health says {"status": "ok"}
+        schema_beside_json_object=True, structured_outputs=False, ignores_unknown_response_format=False,
+        top_p_above_zero=False, health_route="status",
         image_types=(), refuses_image_links=False, reasoning_efforts=(),
         error_style="llamacpp", error_event_mid_stream=True, done_after_error_event=False,
         # a live llama-server (tests/test_real_tier.py): each streamed text_completion choice
@@ -150,6 +163,9 @@ PROFILES: dict[str, Profile] = {
         id_style="vllm", tool_id_prefix="chatcmpl-tool-", system_fingerprint=None, owned_by="vllm",
         ignores_model_name=False, validates_params=True, honours_tool_choice=True, honours_n=True,
         honours_max_completion_tokens=True, honours_json_schema=True,
+        # vllm/sampling_params.py _verify_args: "top_p must be in (0, 1]"; /health is a bare 200
+        schema_beside_json_object=False, structured_outputs=True, ignores_unknown_response_format=False,
+        top_p_above_zero=True, health_route="empty",
         image_types=(), refuses_image_links=False, reasoning_efforts=(),
         # serving_chat.py yields [DONE] after its error event too
         error_style="vllm", error_event_mid_stream=True, done_after_error_event=True,

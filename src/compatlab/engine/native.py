@@ -20,7 +20,7 @@ from compatlab.engine.catalog import MODELS, LabModel, find_model
 from compatlab.engine.errors import ApiError
 from compatlab.engine.lab_model import Conversation, Message, Reply, ToolCall
 from compatlab.engine.logprobs import Scorer
-from compatlab.engine.runtime import Pacer, paced_pieces, parse_keep_alive
+from compatlab.engine.runtime import EngineState, Pacer, paced_pieces, parse_keep_alive
 from compatlab.engine.serving import (
     MID_STREAM_ERROR, DropConnection, Job, check_insert, counted, fault_position, find, load, plan, state_of,
 )
@@ -333,13 +333,18 @@ async def show(body: ShowRequest) -> dict:
     }
 
 
+def _preamble(state: EngineState, body: _Generation, handler: str) -> tuple[Job, dict[str, Any], float]:
+    """What /api/chat and /api/generate check first, in Ollama's order: top_logprobs, the model
+    (find), then its options and keep_alive."""
+    check_top_logprobs(body.top_logprobs)
+    job = find(state, body.model, handler=handler)
+    return job, check_options(body.options), check_keep_alive(body.keep_alive)
+
+
 @router.post("/api/chat")
 async def chat(body: ChatRequest, request: Request) -> Response:
     state = state_of(request)
-    check_top_logprobs(body.top_logprobs)
-    job = find(state, body.model, handler="chat")
-    options = check_options(body.options)
-    keep = check_keep_alive(body.keep_alive)
+    job, options, keep = _preamble(state, body, "chat")
     if not body.messages:  # no messages: load (or, with keep_alive 0, unload) the model
         return await _load_or_unload(request, job, keep, {"message": {"role": "assistant", "content": ""}})
     conversation = to_conversation(state, job, body, options)
@@ -388,10 +393,7 @@ async def _load_or_unload(request: Request, job: Job, keep: float, empty: dict) 
 @router.post("/api/generate")
 async def generate(body: GenerateRequest, request: Request) -> Response:
     state = state_of(request)
-    check_top_logprobs(body.top_logprobs)
-    job = find(state, body.model, handler="generate")
-    options = check_options(body.options)
-    keep = check_keep_alive(body.keep_alive)
+    job, options, keep = _preamble(state, body, "generate")
     if body.raw and (body.template or body.system or body.context):
         raise ApiError(400, "raw mode does not support template, system, or context")
     check_insert(job, body.suffix)

@@ -7,7 +7,7 @@ from compatlab import DEFAULT_ENGINE_PORT, __version__
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from compatlab.engine.catalog import FAULTS
+    from compatlab.engine.faults import FAULTS
     from compatlab.engine.server import serve
     from compatlab.engine.settings import EngineSettings
 
@@ -84,7 +84,7 @@ def _lab(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from compatlab.engine.catalog import FAULTS
+    from compatlab.engine.faults import FAULTS
     from compatlab.engine.profiles import PROFILES
 
     parser = argparse.ArgumentParser(prog="compatlab", description=__doc__)

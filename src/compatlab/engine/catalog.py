@@ -2,21 +2,7 @@
 
 from dataclasses import dataclass
 
-# Fault kinds. A client selects one with the model tag (`lab:drop-mid-stream`) or the engine
-# applies one to every model (`--fault`). Each is rendered the way real engines show it.
-# The first six break the wire; the last three are model and template quirks that a
-# compatibility harness must catch (the compat-harness lesson grades against them).
-FAULTS = (
-    "slow-load",  # the model load outlasts a typical client read timeout
-    "malformed-line",  # a non-JSON line mid-stream
-    "blank-line",  # an empty line mid-stream
-    "error-mid-stream",  # an in-band {"error": ...} after some content, no done frame
-    "drop-mid-stream",  # the connection closes mid-stream, no done frame
-    "http-500",  # HTTP 500 before any byte
-    "no-system-role",  # the chat template rejects system messages (Gemma's: "System role not supported")
-    "tool-loop",  # the model calls a tool again after every tool result, as small models do
-    "tool-args-object",  # /v1 tool arguments arrive as a JSON object, not a string (a naive proxy's bug)
-)
+from compatlab.engine.faults import FAULTS  # the fault variants below, one per tag
 
 
 @dataclass(frozen=True)

@@ -223,14 +223,15 @@ def to_conversation(state, job: Job, body: ChatRequest, options: dict) -> Conver
 
 async def _fault_lines(job: Job, frame: dict) -> bytes | None:
     """The bytes a mid-stream fault writes in NDJSON, or None for a clean stream."""
-    if job.fault == "malformed-line":
-        return ndjson_line(frame)[: 40] + b"\n"  # a line cut short: not JSON
-    if job.fault == "blank-line":
-        return b"\n"
-    if job.fault == "error-mid-stream":
-        return ndjson_line({"error": MID_STREAM_ERROR})
-    if job.fault == "drop-mid-stream":
-        raise DropConnection()
+    match job.fault.wire:
+        case "cut":
+            return ndjson_line(frame)[: 40] + b"\n"  # a line cut short: not JSON
+        case "blank":
+            return b"\n"
+        case "error":
+            return ndjson_line({"error": MID_STREAM_ERROR})
+        case "drop":
+            raise DropConnection()
     return None
 
 
@@ -241,7 +242,7 @@ def _stream(request: Request, job: Job, reply: Reply, keep: float, frame, final_
     async def lines():
         pacer = Pacer(state.settings, f"{job.model.name}:{reply.prompt_tokens}:{reply.eval_count}")
         pieces = len(reply.thinking) + len(reply.content) + (1 if reply.tool_calls else 0)
-        strike = fault_position(pieces) if job.fault else -1
+        strike = fault_position(pieces) if job.fault.wire else -1
         sent = 0
         async for piece in paced_pieces(reply, pacer, job.timing):
             line = frame(piece)
@@ -251,7 +252,7 @@ def _stream(request: Request, job: Job, reply: Reply, keep: float, frame, final_
                 extra = await _fault_lines(job, line)
                 if extra is not None:
                     yield extra
-                if job.fault == "error-mid-stream":
+                if job.fault.ends_stream:
                     return  # no done frame: the stream just ends
         state.residency.keep(job.model.name, keep)
         yield ndjson_line(final_frame())

@@ -312,7 +312,7 @@ def _call_id(profile: Profile, call: ToolCall) -> str:
 
 
 def _arguments(call: ToolCall, job: Job) -> str | dict:
-    if job.fault == "tool-args-object":
+    if job.fault.tool_arguments_as_object:
         return call.arguments  # the native dict passed through unencoded
     return json.dumps(call.arguments, separators=(",", ":"), ensure_ascii=False)  # Go's json.Marshal
 
@@ -456,7 +456,7 @@ async def _chat_stream(request: Request, job: Job, model: str, replies: list[Rep
         rhythm = f"{job.model.name}:{reply.prompt_tokens}:{reply.eval_count}" + (f":{index}" if index else "")
         pacer = Pacer(state.settings, rhythm)
         pieces = len(reply.thinking) + len(reply.content) + (1 if reply.tool_calls else 0)
-        strike = fault_position(pieces) if job.fault and index == 0 else -1
+        strike = fault_position(pieces) if job.fault.wire and index == 0 else -1
         buffered = profile.buffer_when_tools and has_tools
         sent = 0
         text = ""
@@ -471,7 +471,7 @@ async def _chat_stream(request: Request, job: Job, model: str, replies: list[Rep
             if sent == strike:
                 async for data in _fault(profile, job, head, index):
                     yield data
-                if job.fault in ("error-mid-stream", "drop-mid-stream"):
+                if job.fault.ends_stream:
                     return
         finish = reply.done_reason if profile.stream_finish_is_done_reason else _finish_reason(reply)
         if buffered and not reply.tool_calls:
@@ -509,7 +509,7 @@ def _piece_chunks(profile: Profile, job: Job, reply: Reply, piece: Piece, index:
     if piece.kind == "content":
         return [chunk(index, {"content": piece.text}, scored=scored)]
     calls = _tool_calls(profile, job, reply, streamed=True)
-    if not profile.tool_args_fragments or job.fault == "tool-args-object":
+    if not profile.tool_args_fragments or job.fault.tool_arguments_as_object:
         return [chunk(index, {"tool_calls": calls})]  # Ollama: each call whole, in one delta
     # llama.cpp and vLLM: id and name first, then the arguments in fragments.
     out = []
@@ -526,20 +526,20 @@ def _piece_chunks(profile: Profile, job: Job, reply: Reply, piece: Piece, index:
 
 async def _fault(profile: Profile, job: Job, head: dict, index: int) -> AsyncIterator[bytes]:
     """A mid-stream fault, in the form the profile's engine gives it over SSE."""
-    if job.fault == "malformed-line":
-        yield sse_event({**head, "choices": [{"index": index, "delta": {"content": "x"}}]})[:48] + b"\n\n"
-    elif job.fault == "blank-line":
-        yield b"\n"  # SSE tolerates it: a blank line only ends an (empty) event
-    elif job.fault == "error-mid-stream":
-        if profile.error_event_mid_stream:
+    match job.fault.wire:
+        case "cut":
+            yield sse_event({**head, "choices": [{"index": index, "delta": {"content": "x"}}]})[:48] + b"\n\n"
+        case "blank":
+            yield b"\n"  # SSE tolerates it: a blank line only ends an (empty) event
+        case "error" if profile.error_event_mid_stream:
             yield sse_event(openai_error_body(profile, 500, MID_STREAM_ERROR))
             if profile.done_after_error_event:
                 yield sse_event("[DONE]")
-        else:  # Ollama decodes its own error line as an empty response: one empty chunk, then silence
+        case "error":  # Ollama decodes its own error line as an empty response: one empty chunk, then silence
             empty = {"text": ""} if head["object"] == "text_completion" else {"delta": {"content": ""}}
             yield sse_event({**head, "choices": [{"index": index, **empty, "finish_reason": None}]})
-    elif job.fault == "drop-mid-stream":
-        raise DropConnection()
+        case "drop":
+            raise DropConnection()
 
 
 # ---------------------------------------------------------------- completions, embeddings, models
@@ -586,13 +586,13 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
 
         async def events() -> AsyncIterator[bytes]:
             pacer = Pacer(state.settings, f"cmpl:{reply.prompt_tokens}:{reply.eval_count}")
-            strike = fault_position(len(reply.content)) if job.fault else -1
+            strike = fault_position(len(reply.content)) if job.fault.wire else -1
             async for sent, piece in _enumerate(paced_pieces(reply, pacer, job.timing)):
                 yield sse_event({**head, **choice(piece.text, None)})
                 if sent == strike:
                     async for data in _fault(profile, job, head, 0):
                         yield data
-                    if job.fault in ("error-mid-stream", "drop-mid-stream"):
+                    if job.fault.ends_stream:
                         return
             finish = {**head, **choice("", reply.done_reason)}
             if profile.completion_usage_on_finish:

@@ -10,6 +10,7 @@ from fastapi import Request
 from compatlab.engine import model_refs
 from compatlab.engine.catalog import MODELS, LabModel, find_model
 from compatlab.engine.errors import ApiError
+from compatlab.engine.faults import NONE, Fault, fault
 from compatlab.engine.lab_model import BadConversation, Conversation, Reply, plan_reply
 from compatlab.engine.runtime import ClientGone, EngineState, Timing
 
@@ -36,7 +37,7 @@ class Job:
 
     model: LabModel
     name: str  # the name as the client sent it (echoed back, as Ollama does)
-    fault: str | None
+    fault: Fault = NONE  # what this model does wrong on purpose (faults.py)
     timing: Timing = field(default_factory=Timing)
 
 
@@ -71,7 +72,7 @@ def find(state: EngineState, name: str, *, handler: str) -> Job:
         raise ApiError(400, f"{asked} does not support embedding")
     if handler != "embed" and "completion" not in model.capabilities:
         raise ApiError(400, f"{asked} does not support {handler}")
-    return Job(model, name, model.fault or state.settings.fault)
+    return Job(model, name, fault(model.fault or state.settings.fault))
 
 
 def check_insert(job: Job, suffix: str | None) -> None:
@@ -83,10 +84,10 @@ def check_insert(job: Job, suffix: str | None) -> None:
 
 async def load(state: EngineState, job: Job, request: Request) -> None:
     """Load the model if it is not resident; faults that strike before any byte strike here."""
-    if job.fault == "http-500":
+    if job.fault.runner_dies:
         raise ApiError(500, RUNNER_DIED)
     settings = state.settings
-    load_ms = settings.slow_load_ms if job.fault == "slow-load" else settings.load_ms
+    load_ms = settings.slow_load_ms if job.fault.slow_load else settings.load_ms
     try:
         job.timing.load_ns = await state.residency.ensure_loaded(
             job.model.name, load_ms / 1000, request.is_disconnected
@@ -99,11 +100,11 @@ async def load(state: EngineState, job: Job, request: Request) -> None:
 NO_SYSTEM_ROLE = "System role not supported"
 
 
-def plan(conversation: Conversation, fault: str | None = None) -> Reply:
+def plan(conversation: Conversation, quirks: Fault = NONE) -> Reply:
     """The reply, with the model and template quirks applied."""
-    if fault == "no-system-role" and any(m.role == "system" for m in conversation.messages):
+    if quirks.refuses_system_role and any(m.role == "system" for m in conversation.messages):
         raise ApiError(400, NO_SYSTEM_ROLE)
-    if fault == "tool-loop" and conversation.tool_choice == "auto":
+    if quirks.loops_tools and conversation.tool_choice == "auto":
         conversation = replace(conversation, tool_choice="required")  # never stops calling
     try:
         return plan_reply(conversation)

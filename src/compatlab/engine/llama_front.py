@@ -3,7 +3,7 @@
 Ollama (v0.30+) runs GGUF models on llama-server and translates both of its APIs onto it; this
 front does the same for SmolLM2-135M, so the official `ollama` and `openai` clients see a real
 model through Ollama's wire formats. Requests are read and checked by the lab engine's own code
-(native.py, openai_api.py, `ollama` profile), then sent to llama-server's /v1; token counts and
+(ollama_wire.py, openai_wire.py, `ollama` profile), then sent to llama-server's /v1; token counts and
 durations in the replies are llama-server's own `usage` and `timings`.
 """
 
@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from compatlab import __version__
-from compatlab.engine import native, openai_api
+from compatlab.engine import ollama_wire, openai_wire
 from compatlab.engine.app import add_error_handling
 from compatlab.engine.catalog import LabModel, normalize_name
 from compatlab.engine.errors import ApiError, openai_error_body
@@ -212,7 +212,7 @@ async def _native_reply(request: Request, job: Job, path: str, llama_body: dict,
 
     def frame(text: str) -> dict:
         body = {"role": "assistant", "content": text} if key == "message" else text
-        return {"model": job.name, "created_at": native.now(), key: body, "done": False}
+        return {"model": job.name, "created_at": ollama_wire.now(), key: body, "done": False}
 
     def final(finish: Finish, text: str = "") -> dict:
         value = frame(text)
@@ -231,13 +231,13 @@ async def _native_reply(request: Request, job: Job, path: str, llama_body: dict,
         piece = first
         try:
             while not isinstance(piece, Finish):
-                yield native.ndjson_line(frame(piece))
+                yield ollama_wire.ndjson_line(frame(piece))
                 piece = await anext(pieces)
-            yield native.ndjson_line(final(piece))
+            yield ollama_wire.ndjson_line(final(piece))
         except ApiError as exc:  # after HTTP 200: in band, as Ollama does
-            yield native.ndjson_line({"error": exc.message})
+            yield ollama_wire.ndjson_line({"error": exc.message})
 
-    return StreamingResponse(counted(front.state, lines()), media_type=native.NDJSON)
+    return StreamingResponse(counted(front.state, lines()), media_type=ollama_wire.NDJSON)
 
 
 def _native_routes(app: FastAPI) -> None:
@@ -261,7 +261,7 @@ def _native_routes(app: FastAPI) -> None:
                             "size_vram": 0, "context_length": props["n_ctx"]}]}
 
     @app.post("/api/show")
-    async def show(body: native.ShowRequest, request: Request) -> dict:
+    async def show(body: ollama_wire.ShowRequest, request: Request) -> dict:
         job_for(body.model or body.name or "")
         front = front_of(request)
         entry, props = await _model_entry(front), await _props(front)
@@ -269,36 +269,36 @@ def _native_routes(app: FastAPI) -> None:
                 "parameters": "", "template": props["chat_template"], "details": entry["details"],
                 "model_info": {"general.architecture": "llama", "general.parameter_count": props["n_params"],
                                "llama.context_length": props["n_ctx_train"]},
-                "capabilities": list(SMOLLM2.capabilities), "modified_at": native.MODIFIED_AT}
+                "capabilities": list(SMOLLM2.capabilities), "modified_at": ollama_wire.MODIFIED_AT}
 
     @app.post("/api/chat")
-    async def chat(body: native.ChatRequest, request: Request) -> Response:
+    async def chat(body: ollama_wire.ChatRequest, request: Request) -> Response:
         job = job_for(body.model)
-        options = native.check_options(body.options)
-        native.check_keep_alive(body.keep_alive)
+        options = ollama_wire.check_options(body.options)
+        ollama_wire.check_keep_alive(body.keep_alive)
         if not body.messages:  # a load request: the model is always loaded here
-            done_reason = "unload" if native.check_keep_alive(body.keep_alive) == 0 else "load"
-            return JSONResponse({"model": job.name, "created_at": native.now(),
+            done_reason = "unload" if ollama_wire.check_keep_alive(body.keep_alive) == 0 else "load"
+            return JSONResponse({"model": job.name, "created_at": ollama_wire.now(),
                                  "message": {"role": "assistant", "content": ""}, "done": True,
                                  "done_reason": done_reason})
-        conversation = native.to_conversation(front_of(request).state, job, body, options)
+        conversation = ollama_wire.to_conversation(front_of(request).state, job, body, options)
         llama_body = llama_request(conversation, _native_sampling(options))
         return await _native_reply(request, job, "/v1/chat/completions", llama_body, "message", body.stream is not False)
 
     @app.post("/api/generate")
-    async def generate(body: native.GenerateRequest, request: Request) -> Response:
+    async def generate(body: ollama_wire.GenerateRequest, request: Request) -> Response:
         job = job_for(body.model)
-        options = native.check_options(body.options)
-        keep = native.check_keep_alive(body.keep_alive)
+        options = ollama_wire.check_options(body.options)
+        keep = ollama_wire.check_keep_alive(body.keep_alive)
         if body.raw and (body.template or body.system or body.context):
             raise ApiError(400, "raw mode does not support template, system, or context")
         if not body.prompt:
-            return JSONResponse({"model": job.name, "created_at": native.now(), "response": "", "done": True,
+            return JSONResponse({"model": job.name, "created_at": ollama_wire.now(), "response": "", "done": True,
                                  "done_reason": "unload" if keep == 0 else "load"})
-        messages = [native.ChatMessage(role="system", content=body.system)] if body.system else []
-        messages.append(native.ChatMessage(role="user", content=body.prompt))
-        chat_body = native.ChatRequest(model=body.model, messages=messages, format=body.format, think=body.think)
-        conversation = native.to_conversation(front_of(request).state, job, chat_body, options)
+        messages = [ollama_wire.ChatMessage(role="system", content=body.system)] if body.system else []
+        messages.append(ollama_wire.ChatMessage(role="user", content=body.prompt))
+        chat_body = ollama_wire.ChatRequest(model=body.model, messages=messages, format=body.format, think=body.think)
+        conversation = ollama_wire.to_conversation(front_of(request).state, job, chat_body, options)
         llama_body = llama_request(conversation, _native_sampling(options))
         path = "/v1/chat/completions"
         if body.raw:  # no template: the prompt goes to the model as it is
@@ -307,12 +307,12 @@ def _native_routes(app: FastAPI) -> None:
         return await _native_reply(request, job, path, llama_body, "response", body.stream is not False)
 
     @app.post("/api/embed")
-    async def embed(body: native.EmbedRequest) -> dict:
+    async def embed(body: ollama_wire.EmbedRequest) -> dict:
         job_for(body.model, "embedding")
         return {}  # not reached: SmolLM2 does not embed
 
     @app.post("/api/embeddings")
-    async def legacy_embeddings(body: native.LegacyEmbeddingsRequest) -> dict:
+    async def legacy_embeddings(body: ollama_wire.LegacyEmbeddingsRequest) -> dict:
         job_for(body.model, "embedding")
         return {}
 
@@ -331,7 +331,7 @@ async def _props(front: Front) -> dict:
 
 async def _model_entry(front: Front) -> dict:
     props = await _props(front)
-    return {"name": MODEL_NAME, "model": MODEL_NAME, "modified_at": native.MODIFIED_AT, "size": props["size"],
+    return {"name": MODEL_NAME, "model": MODEL_NAME, "modified_at": ollama_wire.MODIFIED_AT, "size": props["size"],
             "digest": f"{props['size']:064x}",  # no registry digest for a file from a wheel
             "details": {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
                         "parameter_size": "135M", "quantization_level": "Q4_1"},
@@ -341,7 +341,7 @@ async def _model_entry(front: Front) -> dict:
 # ---------------------------------------------------------------- /v1, as Ollama's own layer renders it
 
 
-def _openai_sampling(body: openai_api.ChatCompletionRequest) -> dict:
+def _openai_sampling(body: openai_wire.ChatCompletionRequest) -> dict:
     return {name: getattr(body, name) for name in OPENAI_SAMPLING if getattr(body, name) is not None}
 
 
@@ -357,10 +357,10 @@ def _usage(finish: Finish) -> dict:
 
 def _openai_routes(app: FastAPI) -> None:
     @app.post("/v1/chat/completions")
-    async def chat_completions(body: openai_api.ChatCompletionRequest, request: Request) -> Response:
+    async def chat_completions(body: openai_wire.ChatCompletionRequest, request: Request) -> Response:
         front = front_of(request)
         job = job_for(body.model)
-        conversation = openai_api.to_conversation(request, job, body)
+        conversation = openai_wire.to_conversation(request, job, body)
         llama_body = llama_request(conversation, _openai_sampling(body))
         pieces = from_llama(await open_llama(front, "/v1/chat/completions", llama_body))
         first = await anext(pieces)
@@ -378,7 +378,7 @@ def _openai_routes(app: FastAPI) -> None:
         head["object"] = "chat.completion.chunk"
 
         def chunk(delta: dict, finish_reason: str | None = None, **extra) -> bytes:
-            return openai_api.sse_event({**head, "choices": [{"index": 0, "delta": delta,
+            return openai_wire.sse_event({**head, "choices": [{"index": 0, "delta": delta,
                                                               "finish_reason": finish_reason}], **extra})
 
         async def events() -> AsyncIterator[bytes]:
@@ -391,25 +391,25 @@ def _openai_routes(app: FastAPI) -> None:
                     yield chunk({**role, "content": "", "tool_calls": _openai_calls(piece)})
                 yield chunk({}, piece.reason)
                 if include_usage:
-                    yield openai_api.sse_event({**head, "choices": [], "usage": _usage(piece)})
-                yield openai_api.sse_event("[DONE]")
+                    yield openai_wire.sse_event({**head, "choices": [], "usage": _usage(piece)})
+                yield openai_wire.sse_event("[DONE]")
             except ApiError as exc:  # after HTTP 200: an error event the SDKs raise on
-                yield openai_api.sse_event(openai_error_body(PROFILE, exc.status, exc.message))
+                yield openai_wire.sse_event(openai_error_body(PROFILE, exc.status, exc.message))
 
         return StreamingResponse(counted(front.state, events()), media_type="text/event-stream")
 
     @app.post("/v1/completions")
-    async def completions(body: openai_api.CompletionRequest, request: Request) -> Response:
+    async def completions(body: openai_wire.CompletionRequest, request: Request) -> Response:
         """A bare prompt, no chat template: llama-server's own /v1/completions, in Ollama's shape."""
         front = front_of(request)
         job_for(body.model)
-        openai_api.validate_params(PROFILE, body)
+        openai_wire.validate_params(PROFILE, body)
         llama_body = {"prompt": body.prompt, "seed": body.seed if body.seed is not None else front.state.settings.seed,
                       **_openai_sampling(body)}
         if body.max_tokens is not None:
             llama_body["max_tokens"] = body.max_tokens
         if body.stop:
-            llama_body["stop"] = list(openai_api.stops(body.stop))
+            llama_body["stop"] = list(openai_wire.stops(body.stop))
         pieces = from_llama(await open_llama(front, "/v1/completions", llama_body))
         first = await anext(pieces)
         head = {"id": f"cmpl-{random.randrange(999)}", "object": "text_completion", "created": int(time.time()),
@@ -429,14 +429,14 @@ def _openai_routes(app: FastAPI) -> None:
             piece = first
             try:
                 while not isinstance(piece, Finish):
-                    yield openai_api.sse_event(choice(piece, None))
+                    yield openai_wire.sse_event(choice(piece, None))
                     piece = await anext(pieces)
-                yield openai_api.sse_event(choice("", piece.reason))
+                yield openai_wire.sse_event(choice("", piece.reason))
                 if include_usage:
-                    yield openai_api.sse_event({**head, "choices": [], "usage": _usage(piece)})
-                yield openai_api.sse_event("[DONE]")
+                    yield openai_wire.sse_event({**head, "choices": [], "usage": _usage(piece)})
+                yield openai_wire.sse_event("[DONE]")
             except ApiError as exc:
-                yield openai_api.sse_event(openai_error_body(PROFILE, exc.status, exc.message))
+                yield openai_wire.sse_event(openai_error_body(PROFILE, exc.status, exc.message))
 
         return StreamingResponse(counted(front.state, events()), media_type="text/event-stream")
 
@@ -450,13 +450,13 @@ def _openai_routes(app: FastAPI) -> None:
         return _model_card()
 
     @app.post("/v1/embeddings")
-    async def embeddings(body: openai_api.EmbeddingsRequest) -> dict:
+    async def embeddings(body: openai_wire.EmbeddingsRequest) -> dict:
         job_for(body.model, "embedding")
         return {}
 
 
 def _model_card() -> dict:
-    return {"id": MODEL_NAME, "object": "model", "created": openai_api.CREATED, "owned_by": PROFILE.owned_by}
+    return {"id": MODEL_NAME, "object": "model", "created": openai_wire.CREATED, "owned_by": PROFILE.owned_by}
 
 
 # ---------------------------------------------------------------- the app

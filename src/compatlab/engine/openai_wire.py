@@ -349,8 +349,23 @@ def sse_event(value: dict | str) -> bytes:
 
 
 def replies_for(request: Request, job: Job, conversation: Conversation, n: int | None) -> list[Reply]:
-    count = (n or 1) if state_of(request).profile.honours_n else 1  # Ollama ignores n
-    return [plan(conversation if i == 0 else _reseed(conversation, i), job.fault) for i in range(count)]
+    profile = state_of(request).profile
+    count = (n or 1) if profile.honours_n else 1  # Ollama ignores n
+    replies = [plan(conversation if i == 0 else _reseed(conversation, i), job.fault) for i in range(count)]
+    return replies if profile.reasoning_field else [_thinking_inline(reply) for reply in replies]
+
+
+def _thinking_inline(reply: Reply) -> Reply:
+    """An engine with no reasoning field (Ollama 0.4.7: neither api.Message nor openai.Message
+    has one) passes a thinking model's reasoning on as text, inside the model's own <think>
+    tags, as DeepSeek-R1's template writes them. The same tokens, so the same counts."""
+    if not reply.thinking:
+        return reply
+    thinking = [*reply.thinking]
+    thinking[0], thinking[-1] = "<think>" + thinking[0], thinking[-1] + "</think>"
+    if len(reply.thinking) == 1:
+        thinking = ["<think>" + reply.thinking[0] + "</think>"]
+    return replace(reply, thinking=[], content=[*thinking, *reply.content])
 
 
 def _reseed(conversation: Conversation, i: int) -> Conversation:

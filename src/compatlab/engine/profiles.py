@@ -26,7 +26,7 @@ class Profile:
     buffer_when_tools: bool  # with tools, the whole reply arrives as one chunk
     timings: bool  # a llama.cpp `timings` object on the last chunk
     stop_reason: bool  # vLLM's non-standard `stop_reason` on each choice
-    reasoning_field: str  # where thinking goes in /v1 messages and deltas
+    reasoning_field: str  # where thinking goes in /v1 messages and deltas ("": into content, in <think> tags)
     reasoning_keeps_content: bool  # a thinking-only delta still says "content": ""
     logprobs: bool  # answers logprobs / top_logprobs (engine/logprobs.py)
     # --- ids and fingerprints ---
@@ -106,7 +106,8 @@ PROFILES: dict[str, Profile] = {
         role_on_every_chunk=True, first_content_null=False, finish_delta_keeps_role=True,
         stream_finish_is_done_reason=True,
         stream_usage=False, continuous_usage=False, tool_args_fragments=0, buffer_when_tools=True,
-        timings=False, stop_reason=False, reasoning_field="reasoning", reasoning_keeps_content=False, logprobs=False,
+        # no reasoning field at all in v0.4.7 (api.Message and openai.Message): the reasoning is text
+        timings=False, stop_reason=False, reasoning_field="", reasoning_keeps_content=False, logprobs=False,
         id_style="ollama", tool_id_prefix="call_", system_fingerprint="fp_ollama", owned_by="library",
         ignores_model_name=False, validates_params=False, honours_tool_choice=False, honours_n=False,
         honours_max_completion_tokens=False, honours_json_schema=False,

@@ -1,7 +1,6 @@
 """Ollama's native API: the /api routes. What goes on the wire (request models, checks,
 replies, errors) is ollama_wire.py."""
 
-import zlib
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,9 +12,10 @@ from compatlab.engine.errors import ApiError
 from compatlab.engine.lab_model import Reply
 from compatlab.engine.logprobs import Scorer
 from compatlab.engine.ollama_wire import (
-    CONTEXT_LENGTH, MODIFIED_AT, NDJSON, ChatMessage, ChatRequest, EmbedRequest, GenerateRequest, GenerationRequest,
-    LegacyEmbeddingsRequest, ShowRequest, check_keep_alive, check_options, check_top_logprobs, fault_lines, go_time,
-    model_details, model_digest, model_size, ndjson_line, now, to_conversation, tool_call_json,
+    CONTEXT_LENGTH, MODIFIED_AT, NDJSON, ChatMessage, ChatReply, ChatRequest, EmbedRequest, GenerateReply,
+    GenerateRequest, GenerationRequest, LegacyEmbeddingsRequest, ShowRequest, check_keep_alive, check_options,
+    check_top_logprobs, fault_lines, go_time, model_details, model_digest, model_size, ndjson_line, now,
+    to_conversation,
 )
 from compatlab.engine.runtime import EngineState, Pacer, paced_pieces
 from compatlab.engine.serving import Job, check_insert, counted, fault_position, find, load, plan, state_of
@@ -127,32 +127,13 @@ async def chat(body: ChatRequest, request: Request) -> Response:
     conversation = to_conversation(state, job, body, options)
     reply = plan(conversation, job.fault)
     await load(state, job, request)
-    scored = Scorer(body.logprobs, body.top_logprobs, conversation.seed)
-
-    def frame(piece) -> dict:
-        message: dict[str, Any] = {"role": "assistant", "content": piece.text if piece.kind == "content" else ""}
-        if piece.kind == "thinking":
-            message["thinking"] = piece.text
-        if piece.kind == "tool_calls":
-            message["tool_calls"] = [tool_call_json(c, i) for i, c in enumerate(reply.tool_calls)]
-        return {"model": job.name, "created_at": now(), "message": message, "done": False, **scored.piece(piece)}
-
-    def final() -> dict:
-        return {"model": job.name, "created_at": now(), "message": {"role": "assistant", "content": ""},
-                "done": True, "done_reason": reply.done_reason, **job.timing.metrics(reply)}
-
+    writer = ChatReply(job, reply, Scorer(body.logprobs, body.top_logprobs, conversation.seed))
     if body.stream is not False:
-        return _stream(request, job, reply, keep, frame, final)
+        return _stream(request, job, reply, keep, writer.frame, writer.final)
     async for _ in paced_pieces(reply, Pacer(state.settings, "whole"), job.timing):
         pass  # a non-streamed reply takes as long as a streamed one
     state.residency.keep(job.model.name, keep)
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(reply.content)}
-    if reply.thinking:
-        message["thinking"] = "".join(reply.thinking)
-    if reply.tool_calls:
-        message["tool_calls"] = [tool_call_json(c, i) for i, c in enumerate(reply.tool_calls)]
-    return JSONResponse({"model": job.name, "created_at": now(), "message": message, "done": True,
-                         "done_reason": reply.done_reason, **job.timing.metrics(reply), **scored.whole(reply)})
+    return JSONResponse(writer.whole())
 
 
 async def _load_or_unload(request: Request, job: Job, keep: float, empty: dict) -> JSONResponse:
@@ -182,34 +163,13 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
     conversation = to_conversation(state, job, chat_body, options)
     reply = plan(conversation, job.fault)
     await load(state, job, request)
-    scored = Scorer(body.logprobs, body.top_logprobs, conversation.seed)
-    # token ids for a follow-up request; Go leaves them out in raw mode (GenerateHandler) and
-    # when there are none (`context,omitempty`), server/routes.go and api/types.go@v0.32.15
-    context = {} if body.raw or not reply.content else {"context": [zlib.crc32(t.encode()) % 32000 for t in reply.content]}
-
-    def frame(piece) -> dict:
-        line: dict[str, Any] = {"model": job.name, "created_at": now(),
-                                "response": piece.text if piece.kind == "content" else ""}
-        if piece.kind == "thinking":
-            line["thinking"] = piece.text
-        line["done"] = False
-        return {**line, **scored.piece(piece)}
-
-    def final() -> dict:
-        return {"model": job.name, "created_at": now(), "response": "", "done": True,
-                "done_reason": reply.done_reason, **context, **job.timing.metrics(reply)}
-
+    writer = GenerateReply(job, reply, Scorer(body.logprobs, body.top_logprobs, conversation.seed), raw=bool(body.raw))
     if body.stream is not False:
-        return _stream(request, job, reply, keep, frame, final)
+        return _stream(request, job, reply, keep, writer.frame, writer.final)
     async for _ in paced_pieces(reply, Pacer(state.settings, "whole"), job.timing):
         pass
     state.residency.keep(job.model.name, keep)
-    result: dict[str, Any] = {"model": job.name, "created_at": now(), "response": "".join(reply.content)}
-    if reply.thinking:
-        result["thinking"] = "".join(reply.thinking)
-    result.update({"done": True, "done_reason": reply.done_reason, **context, **job.timing.metrics(reply),
-                   **scored.whole(reply)})
-    return JSONResponse(result)
+    return JSONResponse(writer.whole())
 
 
 @router.post("/api/embed")

@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict
 
 from compatlab.engine.catalog import LabModel
 from compatlab.engine.errors import ApiError
-from compatlab.engine.lab_model import Conversation, Message, ToolCall
-from compatlab.engine.runtime import parse_keep_alive
+from compatlab.engine.lab_model import Conversation, Message, Reply, ToolCall
+from compatlab.engine.logprobs import Scorer
+from compatlab.engine.runtime import Piece, parse_keep_alive
 from compatlab.engine.serving import MID_STREAM_ERROR, DropConnection, Job
 
 NDJSON = "application/x-ndjson"
@@ -241,3 +242,63 @@ def model_size(model: LabModel) -> int:
     return 1_000_000 + zlib.crc32(model.name.encode()) % 100_000
 
 
+class ChatReply:
+    """An /api/chat reply as Ollama writes it: a frame per piece, the done frame, or the whole."""
+
+    def __init__(self, job: Job, reply: Reply, scorer: Scorer) -> None:
+        self.job, self.reply, self.scorer = job, reply, scorer
+
+    def frame(self, piece: Piece) -> dict:
+        message: dict[str, Any] = {"role": "assistant", "content": piece.text if piece.kind == "content" else ""}
+        if piece.kind == "thinking":
+            message["thinking"] = piece.text
+        if piece.kind == "tool_calls":
+            message["tool_calls"] = [tool_call_json(c, i) for i, c in enumerate(self.reply.tool_calls)]
+        return {"model": self.job.name, "created_at": now(), "message": message, "done": False,
+                **self.scorer.piece(piece)}
+
+    def final(self) -> dict:
+        return {"model": self.job.name, "created_at": now(), "message": {"role": "assistant", "content": ""},
+                "done": True, "done_reason": self.reply.done_reason, **self.job.timing.metrics(self.reply)}
+
+    def whole(self) -> dict:
+        reply = self.reply
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(reply.content)}
+        if reply.thinking:
+            message["thinking"] = "".join(reply.thinking)
+        if reply.tool_calls:
+            message["tool_calls"] = [tool_call_json(c, i) for i, c in enumerate(reply.tool_calls)]
+        return {"model": self.job.name, "created_at": now(), "message": message, "done": True,
+                "done_reason": reply.done_reason, **self.job.timing.metrics(reply), **self.scorer.whole(reply)}
+
+
+class GenerateReply:
+    """An /api/generate reply as Ollama writes it. The done frame carries `context`, token ids
+    for a follow-up request, except in raw mode (GenerateHandler) and when there are none
+    (`context,omitempty`): server/routes.go and api/types.go@v0.32.15."""
+
+    def __init__(self, job: Job, reply: Reply, scorer: Scorer, raw: bool) -> None:
+        self.job, self.reply, self.scorer = job, reply, scorer
+        self.context = {} if raw or not reply.content else {
+            "context": [zlib.crc32(t.encode()) % 32000 for t in reply.content]}
+
+    def frame(self, piece: Piece) -> dict:
+        line: dict[str, Any] = {"model": self.job.name, "created_at": now(),
+                                "response": piece.text if piece.kind == "content" else ""}
+        if piece.kind == "thinking":
+            line["thinking"] = piece.text
+        line["done"] = False
+        return {**line, **self.scorer.piece(piece)}
+
+    def final(self) -> dict:
+        return {"model": self.job.name, "created_at": now(), "response": "", "done": True,
+                "done_reason": self.reply.done_reason, **self.context, **self.job.timing.metrics(self.reply)}
+
+    def whole(self) -> dict:
+        reply = self.reply
+        result: dict[str, Any] = {"model": self.job.name, "created_at": now(), "response": "".join(reply.content)}
+        if reply.thinking:
+            result["thinking"] = "".join(reply.thinking)
+        result.update({"done": True, "done_reason": reply.done_reason, **self.context,
+                       **self.job.timing.metrics(reply), **self.scorer.whole(reply)})
+        return result

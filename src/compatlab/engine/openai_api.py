@@ -3,8 +3,6 @@ profile's chunks and errors) is openai_wire.py."""
 
 import base64
 import struct
-import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,11 +15,11 @@ from compatlab.engine.lab_model import Conversation, Message
 from compatlab.engine.logprobs import Scorer
 from compatlab.engine.ollama_wire import check_top_logprobs
 from compatlab.engine.openai_wire import (
-    ChatCompletionRequest, CompletionRequest, EmbeddingsRequest, chat_completion, chat_stream, completion_id,
-    model_card, numbered, replies_for, sse_event, sse_fault, stops, timings, to_conversation, usage, validate_params,
+    ChatCompletionRequest, CompletionRequest, EmbeddingsRequest, TextCompletion, chat_completion, chat_stream,
+    model_card, replies_for, stops, to_conversation, validate_params,
 )
 from compatlab.engine.runtime import Pacer, paced_pieces
-from compatlab.engine.serving import check_insert, counted, fault_position, find, load, plan, state_of
+from compatlab.engine.serving import check_insert, counted, find, load, plan, state_of
 from compatlab.engine.tokens import count_tokens
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -66,59 +64,12 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
         num_predict=body.max_tokens, stop=stops(body.stop))
     reply = plan(conversation)
     await load(state, job, request)
-    head: dict[str, Any] = {"id": completion_id(profile, "cmpl-"), "object": "text_completion",
-                            "created": int(time.time()), "model": body.model}
-    if profile.system_fingerprint:
-        head["system_fingerprint"] = profile.system_fingerprint
-
-    # Ollama's FromCompleteRequest reads logprobs (an int) as "logprobs, with that many
-    # alternatives", and answers in its chat format, {"content": [api.Logprob, …]}
-    scorer = Scorer(bool(body.logprobs) and profile.logprobs and profile.native_api, body.logprobs, conversation.seed)
-
-    def scored(tokens: list[str], null: bool) -> dict:
-        found = scorer.tokens(tokens)
-        return {"logprobs": {"content": found["logprobs"]}} if found else {"logprobs": None} if null else {}
-
+    writer = TextCompletion(profile, job, body, reply, conversation.seed)
     if body.stream:
-        include_usage = bool((body.stream_options or {}).get("include_usage")) and profile.stream_usage
-        zeroed = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-        zero = {"usage": zeroed} if include_usage and profile.completion_zero_usage else {}
-
-        def choice(text: str, finish_reason: str | None) -> dict:
-            tokens = [text] if text else []
-            return {"choices": [{"text": text, "index": 0, **scored(tokens, profile.completion_logprobs_in_stream),
-                                 "finish_reason": finish_reason}], **zero}
-
-        async def events() -> AsyncIterator[bytes]:
-            pacer = Pacer(state.settings, f"cmpl:{reply.prompt_tokens}:{reply.eval_count}")
-            strike = fault_position(len(reply.content)) if job.fault.wire else -1
-            async for sent, piece in numbered(paced_pieces(reply, pacer, job.timing)):
-                yield sse_event({**head, **choice(piece.text, None)})
-                if sent == strike:
-                    async for data in sse_fault(profile, job, head, 0):
-                        yield data
-                    if job.fault.ends_stream:
-                        return
-            finish = {**head, **choice("", reply.done_reason)}
-            if profile.completion_usage_on_finish:
-                finish["usage"] = usage([reply])
-            if profile.timings:
-                finish["timings"] = timings(job, [reply])
-            yield sse_event(finish)
-            if include_usage and not profile.completion_usage_on_finish:
-                yield sse_event({**head, "choices": [], "usage": usage([reply])})
-            yield sse_event("[DONE]")
-
-        return StreamingResponse(counted(state, events()), media_type="text/event-stream")
+        return StreamingResponse(counted(state, writer.events(state.settings)), media_type="text/event-stream")
     async for _ in paced_pieces(reply, Pacer(state.settings, "whole"), job.timing):
         pass
-    # logprobs null, as OpenAI, llama-server and vLLM send it; Ollama's Go struct leaves it out
-    result = {**head, "choices": [{"text": "".join(reply.content), "index": 0,
-                                   **scored(list(reply.content), not profile.native_api),
-                                   "finish_reason": reply.done_reason}], "usage": usage([reply])}
-    if profile.timings:
-        result["timings"] = timings(job, [reply])
-    return JSONResponse(result)
+    return JSONResponse(writer.whole())
 
 
 @router.post("/embeddings")

@@ -540,3 +540,59 @@ def model_card(profile: Profile, name: str) -> dict:
     return {"id": name, "object": "model", "created": CREATED, "owned_by": profile.owned_by}
 
 
+class TextCompletion:
+    """A /v1/completions reply as the profile's engine writes it, whole or as SSE events."""
+
+    def __init__(self, profile: Profile, job: Job, body: CompletionRequest, reply: Reply, seed: int) -> None:
+        self.profile, self.job, self.body, self.reply = profile, job, body, reply
+        self.head: dict[str, Any] = {"id": completion_id(profile, "cmpl-"), "object": "text_completion",
+                                     "created": int(time.time()), "model": body.model}
+        if profile.system_fingerprint:
+            self.head["system_fingerprint"] = profile.system_fingerprint
+        # Ollama's FromCompleteRequest reads logprobs (an int) as "logprobs, with that many
+        # alternatives", and answers in its chat format, {"content": [api.Logprob, …]}
+        self.scorer = Scorer(bool(body.logprobs) and profile.logprobs and profile.native_api, body.logprobs, seed)
+
+    def _scored(self, tokens: list[str], null: bool) -> dict:
+        found = self.scorer.tokens(tokens)
+        return {"logprobs": {"content": found["logprobs"]}} if found else {"logprobs": None} if null else {}
+
+    def whole(self) -> dict:
+        profile, reply = self.profile, self.reply
+        # logprobs null, as OpenAI, llama-server and vLLM send it; Ollama's Go struct leaves it out
+        result = {**self.head, "choices": [{"text": "".join(reply.content), "index": 0,
+                                            **self._scored(list(reply.content), not profile.native_api),
+                                            "finish_reason": reply.done_reason}], "usage": usage([reply])}
+        if profile.timings:
+            result["timings"] = timings(self.job, [reply])
+        return result
+
+    async def events(self, settings) -> AsyncIterator[bytes]:
+        profile, job, reply, head = self.profile, self.job, self.reply, self.head
+        include_usage = bool((self.body.stream_options or {}).get("include_usage")) and profile.stream_usage
+        zeroed = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        zero = {"usage": zeroed} if include_usage and profile.completion_zero_usage else {}
+
+        def choice(text: str, finish_reason: str | None) -> dict:
+            tokens = [text] if text else []
+            return {"choices": [{"text": text, "index": 0, **self._scored(tokens, profile.completion_logprobs_in_stream),
+                                 "finish_reason": finish_reason}], **zero}
+
+        pacer = Pacer(settings, f"cmpl:{reply.prompt_tokens}:{reply.eval_count}")
+        strike = fault_position(len(reply.content)) if job.fault.wire else -1
+        async for sent, piece in numbered(paced_pieces(reply, pacer, job.timing)):
+            yield sse_event({**head, **choice(piece.text, None)})
+            if sent == strike:
+                async for data in sse_fault(profile, job, head, 0):
+                    yield data
+                if job.fault.ends_stream:
+                    return
+        finish = {**head, **choice("", reply.done_reason)}
+        if profile.completion_usage_on_finish:
+            finish["usage"] = usage([reply])
+        if profile.timings:
+            finish["timings"] = timings(job, [reply])
+        yield sse_event(finish)
+        if include_usage and not profile.completion_usage_on_finish:
+            yield sse_event({**head, "choices": [], "usage": usage([reply])})
+        yield sse_event("[DONE]")

@@ -60,6 +60,14 @@ def test_go_leaves_out_what_is_empty_and_writes_its_own_times(http):
     assert "context_length" not in http.post("/api/show", json={"model": "lab"}).json()["details"]
 
 
+def test_go_omissions_through_the_ollama_client(ollama_client):
+    raw = ollama_client.generate(model="lab", prompt="hi", raw=True, options={"num_predict": 3})
+    assert raw.context is None and raw.eval_count == 3  # raw mode: no context
+    nothing = ollama_client.generate(model="lab", prompt="hi", options={"num_predict": 0})
+    assert nothing.eval_count is None and nothing.eval_duration is None and nothing.context is None
+    assert nothing.load_duration > 0  # counted from the request to a loaded model, never 0
+
+
 def test_chat_stream_shape(http):
     response = http.post("/api/chat", json={"model": "lab", "messages": [{"role": "user", "content": "Hello"}]})
     assert response.headers["content-type"] == "application/x-ndjson"

@@ -6,6 +6,7 @@ gives it. The class is graded once per session (about a minute) by the real comm
 """
 
 import csv
+import json
 import re
 import shutil
 import subprocess
@@ -207,6 +208,18 @@ def test_serial_grading_equals_parallel_and_a_second_run_grades_only_what_change
     # nothing changed: nothing is graded, every grade is kept
     result = compatlab("grade", str(folder), "--out", str(out))
     assert f"0 submissions graded now; {len(second)} unchanged" in result.stdout and read_grades(out) == second
+    # a late hand-in graded on its own into the same --out: nobody else's results are lost
+    late = tmp_path / "late"
+    shutil.copytree(SAMPLE / "reference-solution" / "tolerant-client", late / "latecomer" / "tolerant-client")
+    result = compatlab("grade", str(late), "--out", str(out), "--workers", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(second) - 1} of those are not in" in result.stdout
+    third = read_grades(out)
+    assert set(third) == set(second) and float(third[("latecomer", "tolerant-client")]["score"]) == 15
+    assert all(third[key] == second[key] for key in second if key[0] != "latecomer")
+    for student, assignment in second:
+        assert (out / "feedback" / student / assignment / f"{assignment}.html").is_file()
+    assert set(json.loads((out / "state.json").read_text())["submissions"]) == {f"{s}/{a}" for s, a in second}
 
 
 def test_grade_refuses_zero_workers(tmp_path):

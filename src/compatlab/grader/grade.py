@@ -72,14 +72,17 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
     submissions = find_submissions(folder, course.assignments())
     if sandboxed and (problem := sandbox.unavailable()):
         raise UsageError(f"cannot sandbox student code: {problem}")
-    lessons = {name: Lesson(course, name) for name in sorted({s.assignment for s in submissions if not s.problem})}
     work = out / "nbgrader"
-    masters = {name: lesson.digest for name, lesson in lessons.items()}
     state = _load_state(out / STATE_FILE)
+    kept = _graded_before(work, state, {s.key for s in submissions}, course.assignments())
+    lessons = {name: Lesson(course, name) for name in sorted({s.assignment for s in submissions + kept
+                                                              if not s.problem})}
+    masters = {name: lesson.digest for name, lesson in lessons.items()}
     if not (work / "gradebook.db").is_file() or any(state["masters"].get(name, digest) != digest
                                                     for name, digest in masters.items()):
         shutil.rmtree(work, ignore_errors=True)
-        state = {"masters": {}, "submissions": {}}
+        state, kept = {"masters": {}, "submissions": {}}, []
+    submissions += kept
     work.mkdir(parents=True, exist_ok=True)
     todo = [s for s in submissions if not s.problem and state["submissions"].get(s.key) != s.fingerprint]
     todo_keys = {s.key for s in todo}
@@ -107,6 +110,9 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
     if reused:
         console.print(f"{len(todo)} submissions graded now; {reused} unchanged since the last run into "
                       f"{markup_safe(str(out), None)} kept their grades")
+    if kept:
+        console.print(f"{len(kept)} of those are not in {markup_safe(str(folder), None)}: graded by an earlier run "
+                      "into the same --out, they stay in its tables, report and feedback")
     state["masters"].update(masters)
     state["submissions"] = {s.key: s.fingerprint for s in submissions if s.score is not None and not s.problem}
     (out / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True))
@@ -157,6 +163,24 @@ def _load_state(path: Path) -> dict:
         return {"masters": dict(state["masters"]), "submissions": dict(state["submissions"])}
     except (OSError, ValueError, KeyError, TypeError):
         return {"masters": {}, "submissions": {}}
+
+
+def _graded_before(work: Path, state: dict, present: set[str], assignments: list[str]) -> list[Submission]:
+    """What an earlier run into this --out graded that is not in this run's folder (a late
+    hand-in graded on its own, say): kept, so that no run loses grades, feedback or review notes
+    it did not see. Read from the copy only the grader wrote (work/submitted), never the student's."""
+    kept = []
+    for key, digest in state["submissions"].items():
+        student, _, assignment = key.partition("/")
+        if key in present or assignment not in assignments:
+            continue
+        copy = work / "submitted" / student / assignment / f"{assignment}.ipynb"
+        try:  # for the review scan; without it the grades and feedback are still kept
+            notebook = nbformat.read(copy, as_version=4) if copy.is_file() else None
+        except Exception:  # noqa: BLE001 -- a damaged copy loses its scan, never the class's run
+            notebook = None
+        kept.append(Submission(student, assignment, fingerprint=digest, notebook=notebook))
+    return kept
 
 
 def _gradebook_url(work: Path) -> str:

@@ -362,9 +362,8 @@ def _thinking_inline(reply: Reply) -> Reply:
     if not reply.thinking:
         return reply
     thinking = [*reply.thinking]
-    thinking[0], thinking[-1] = "<think>" + thinking[0], thinking[-1] + "</think>"
-    if len(reply.thinking) == 1:
-        thinking = ["<think>" + reply.thinking[0] + "</think>"]
+    thinking[0] = "<think>" + thinking[0]
+    thinking[-1] += "</think>"  # the same token as the first when there is only one
     return replace(reply, thinking=[], content=[*thinking, *reply.content])
 
 

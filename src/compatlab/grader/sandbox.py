@@ -302,7 +302,7 @@ def runner_env() -> dict[str, str]:
 
 # httpx (0.28 and later, httpx/_config.py create_ssl_context) builds an SSL context for every
 # client, and `httpx.post(...)` makes a client per call: from certifi's bundle (its default) that
-# parses some 150 certificates, 15 ms of CPU each time, 2 s for one graded notebook of the
+# parses its 117 certificates, 15 ms of CPU each time, 2 s for one graded notebook of the
 # harness lesson. With SSL_CERT_DIR it reads OpenSSL's hashed directory instead, lazily: 0.15 ms.
 # Nothing in a sandbox can open a TLS connection (no network), so this changes no behaviour.
 CERTIFICATE_DIR = ssl.get_default_verify_paths().openssl_capath

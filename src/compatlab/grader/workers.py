@@ -187,7 +187,10 @@ class GradingPool:
         waiting = defaultdict(list)  # lesson -> its jobs, until the lesson is prepared
         for job in jobs:
             waiting[job[0]].append(job)
-        queue = [("prepare", lesson) for lesson in lessons]
+        # the first lesson prepared may create the gradebook (its tables, alembic's stamp): alone,
+        # since two workers creating it at once collide ("table assignment already exists")
+        later = [("prepare", lesson) for lesson in lessons[1:]]
+        queue = [("prepare", lesson) for lesson in lessons[:1]]
         queue += [("grade", job) for lesson in list(waiting) if lesson not in lessons for job in waiting.pop(lesson)]
         tries: Counter = Counter()
         while queue:
@@ -212,8 +215,9 @@ class GradingPool:
                     elif problem:
                         raise GradingError(f"nbgrader could not prepare {what}: {problem}")
                     else:
-                        for job in waiting.pop(what, []):
-                            running[self._submit(("grade", job), env, bridges)] = ("grade", job)
+                        for follow in later + [("grade", job) for job in waiting.pop(what, [])]:
+                            running[self._submit(follow, env, bridges)] = follow
+                        later = []
             if queue:  # the pool broke: a fresh one for what it took with it
                 self.close()
                 self.executor = self._spawn()

@@ -63,7 +63,7 @@ def _check(args: argparse.Namespace) -> int:
 def _check_service(args: argparse.Namespace) -> int:
     from compatlab.grader.check_service import run_check_service
 
-    return run_check_service(args.host, args.port, args.parallel, args.no_hub)
+    return run_check_service(args.host, args.port, args.parallel, args.no_hub, args.socket)
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -159,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "(a JupyterHub service; README, 'Running a classroom')")
     service.add_argument("--host", default="127.0.0.1")
     service.add_argument("--port", type=int, default=8009)
+    service.add_argument("--socket", metavar="PATH", default=None,
+                         help="listen on this Unix socket instead (a classroom: its folder must be only this user's)")
     service.add_argument("--parallel", type=int, default=2, metavar="N", help="checks run at once (default: 2)")
     service.add_argument("--no-hub", action="store_true", help="no JupyterHub to ask who calls: one learner's machine")
     service.set_defaults(func=_check_service)

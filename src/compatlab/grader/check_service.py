@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -35,6 +36,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from compatlab.grader.course import COURSE_VARIABLE, course_root
 from compatlab.grader.intake import MAX_NOTEBOOK_BYTES
 
 CHECK_TIMEOUT = 1800  # seconds: a whole lesson's cells under the grader's own limits, and a queue
@@ -161,13 +163,16 @@ def _run(checks: Checks, body: bytes, notebook: str, folder: str, exercise: str)
 
 def _check(checks: Checks, body: bytes, notebook: str, folder: str, exercise: str) -> JSONResponse:
     with checks.slots, tempfile.TemporaryDirectory(prefix="compatlab-check-service-") as tmp:
-        place = Path(tmp) / (folder or "notebook")
-        place.mkdir()
+        course = Path(tmp) / "course"
+        snapshot_course(course_root(), course)
+        place = Path(tmp) / "notebook" / (folder or "notebook")
+        place.mkdir(parents=True)
         (place / notebook).write_bytes(body)
         command = [sys.executable, "-m", "compatlab", "check", str(place / notebook), "--json",
                    *(["--exercise", exercise] if exercise else [])]
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=CHECK_TIMEOUT, cwd=tmp)
+            done = subprocess.run(command, capture_output=True, text=True, timeout=CHECK_TIMEOUT, cwd=tmp,
+                                  env={**os.environ, COURSE_VARIABLE: str(course)})
         except subprocess.TimeoutExpired:
             return _error(504, f"the check took over {CHECK_TIMEOUT // 60} minutes and was stopped")
         lines = done.stdout.strip().splitlines()
@@ -177,6 +182,20 @@ def _check(checks: Checks, body: bytes, notebook: str, folder: str, exercise: st
             print(f"compatlab check failed (exit {done.returncode}): {done.stderr[-3000:]}", file=sys.stderr)
             return _error(500, "the check could not run: the instructor finds why in the service's log")
         return JSONResponse(report, status_code=400 if "error" in report else 200)
+
+
+def snapshot_course(source: Path, target: Path) -> None:
+    """What a check reads of the course (masters, release, grader settings, the sample class's
+    known mistakes), copied for this one check: the service, root on a classroom, never writes in
+    the instructor's folder (nbgrader writes each master's notebook beside it), and a master the
+    instructor edits counts from the next check on. About 1.3 MB."""
+    generated = shutil.ignore_patterns("*.ipynb", "__pycache__", ".ipynb_checkpoints")
+    shutil.copytree(source / "solutions", target / "solutions", ignore=generated, symlinks=True)
+    shutil.copytree(source / "lessons", target / "lessons", symlinks=True)
+    shutil.copytree(source / "grader", target / "grader", ignore=generated, symlinks=True)
+    for manifest in (source / "data" / "sample-class").glob("*/manifest.toml"):
+        (target / manifest.parent.relative_to(source)).mkdir(parents=True)
+        shutil.copyfile(manifest, target / manifest.relative_to(source))
 
 
 def private_socket(path: Path) -> str:

@@ -192,3 +192,91 @@ def test_check_does_nothing_while_grading(monkeypatch, capsys):
     monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
     selfcheck.check()
     assert "does nothing while the notebook is being graded or validated" in capsys.readouterr().out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def check_service():
+    """`compatlab check-service` in a process of its own; yields a function that starts one."""
+    import os
+    import time
+
+    import httpx
+
+    started = []
+
+    def start(*args: str, env: dict | None = None) -> str:
+        port = _free_port()
+        started.append(subprocess.Popen([sys.executable, "-m", "compatlab", "check-service", "--port", str(port), *args],
+                                        cwd=REPO, env={**os.environ, **(env or {})},
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and started[-1].poll() is None:
+            try:
+                httpx.get(url, timeout=1)
+                return url
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise AssertionError(f"the check service did not start: {started[-1].stderr.read()[-2000:]}")
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(10)
+
+
+def test_the_check_service_gives_a_posted_notebook_the_verdicts_check_gives(check_service, tmp_path, monkeypatch, capsys):
+    import httpx
+
+    url = check_service("--no-hub")
+    path = SAMPLE / "usage-zero-is-missing" / "tolerant-client" / "tolerant-client.ipynb"
+    reply = httpx.post(f"{url}/check", params={"notebook": path.name, "folder": "tolerant-client"},
+                       content=path.read_bytes(), timeout=900)
+    assert reply.status_code == 200, reply.text
+    report = reply.json()
+    assert report["status"] == "graded" and report["hidden_tests"] and (report["score"], report["max_score"]) == (13, 15)
+    assert {r["name"] for r in report["results"] if not r["passed"]} == {"test_read_usage"}
+    assert "assert " not in json.dumps(report)  # verdicts and messages; no test code
+    # check() in a classroom kernel posts the saved notebook there and shows the same verdicts
+    from compatlab import selfcheck
+
+    mine = tmp_path / "tolerant-client" / "tolerant-client.ipynb"
+    mine.parent.mkdir()
+    shutil.copy(path, mine)
+    monkeypatch.setenv(selfcheck.SERVICE_VARIABLE, url)
+    selfcheck.check(exercise="read_usage", notebook=str(mine))
+    shown = capsys.readouterr().out
+    assert "✗ test_read_usage" in shown and "13 of 15 points" in shown and "test_content_text" not in shown, shown
+
+
+def test_the_check_service_refuses_what_it_cannot_check_in_words(check_service, monkeypatch, capsys):
+    import httpx
+
+    url = check_service("--no-hub")
+    path = SAMPLE / "usage-zero-is-missing" / "tolerant-client" / "tolerant-client.ipynb"
+    for params, body, status, says in (
+            ({"notebook": "../../etc/passwd"}, b"{}", 400, "file name ending in .ipynb"),
+            ({"notebook": "x.ipynb", "folder": "a/b"}, b"{}", 400, "folder a folder's name"),
+            ({"notebook": "x.ipynb", "exercise": "x; rm"}, b"{}", 400, "exercise's name"),
+            ({"notebook": "x.ipynb"}, b"x" * (20 * 2**20 + 1), 413, "20 MB limit"),
+            ({"notebook": "mine.ipynb"}, path.read_bytes(), 400, "cannot tell which lesson"),
+            ({"notebook": "tolerant-client.ipynb"}, b"not json", 200, "not valid JSON")):
+        reply = httpx.post(f"{url}/check", params=params, content=body, timeout=900)
+        assert reply.status_code == status and says in reply.text, (params, reply.status_code, reply.text[:500])
+    # in a classroom, only a hub user's token is let in (here the hub does not answer at all)
+    hub = check_service(env={"JUPYTERHUB_API_URL": f"http://127.0.0.1:{_free_port()}/hub/api"})
+    reply = httpx.post(f"{hub}/check", params={"notebook": path.name}, content=path.read_bytes())
+    assert reply.status_code == 401 and "JUPYTERHUB_API_TOKEN" in reply.json()["error"]
+    reply = httpx.post(f"{hub}/check", params={"notebook": path.name}, content=path.read_bytes(),
+                       headers={"Authorization": "token forged"})
+    assert reply.status_code == 403 and "does not know this token" in reply.json()["error"]
+    result = compatlab("check-service", "--port", "0")  # no hub to ask, and not told there is none
+    assert result.returncode == 2 and "JUPYTERHUB_API_URL is not set" in result.stderr

@@ -60,6 +60,12 @@ def _check(args: argparse.Namespace) -> int:
     return code
 
 
+def _check_service(args: argparse.Namespace) -> int:
+    from compatlab.grader.check_service import run_check_service
+
+    return run_check_service(args.host, args.port, args.parallel, args.no_hub)
+
+
 def _release(args: argparse.Namespace) -> int:
     from compatlab.grader.release import run_release
 
@@ -150,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the verdicts as JSON (what check() in a notebook reads)")
     check.add_argument("--no-sandbox", action="store_true", help="run the notebook with your own rights (no bubblewrap)")
     check.set_defaults(func=_check)
+
+    service = commands.add_parser("check-service", help="`compatlab check` over HTTP for a classroom's learners "
+                                                         "(a JupyterHub service; README, 'Running a classroom')")
+    service.add_argument("--host", default="127.0.0.1")
+    service.add_argument("--port", type=int, default=8009)
+    service.add_argument("--parallel", type=int, default=2, metavar="N", help="checks run at once (default: 2)")
+    service.add_argument("--no-hub", action="store_true", help="no JupyterHub to ask who calls: one learner's machine")
+    service.set_defaults(func=_check_service)
 
     release = commands.add_parser("release", help="regenerate lessons/ and the sample class from solutions/")
     release.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is stale")

@@ -2,7 +2,9 @@
 `compatlab check` (and so `compatlab grade`) would, and shows the verdicts inline.
 
 It runs `compatlab check --json` in a process of its own: the grading sandbox, not this kernel,
-runs the tests, and their code never comes here. It says when what it graded is not what the
+runs the tests, and their code never comes here. In a classroom (COMPATLAB_CHECK_URL set) the
+learner has no hidden tests at all: the notebook goes to the class's check service, which runs
+that same command as the instructor (grader/check_service.py). It says when what it graded is not what the
 learner ran: an answer cell saved in a version this kernel never ran means unsaved edits.
 While the notebook is itself being graded, or run by nbgrader's Validate (which sets
 NBGRADER_EXECUTION), it does nothing.
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 
 GRADING_VARIABLE = "COMPATLAB_GUARD"  # set in every grading kernel (grader/kernel.py)
+SERVICE_VARIABLE = "COMPATLAB_CHECK_URL"  # a classroom's check service (README, "Running a classroom")
 
 
 def check(exercise: str | None = None, notebook: str | None = None) -> None:
@@ -33,21 +36,42 @@ def check(exercise: str | None = None, notebook: str | None = None) -> None:
               "or run `compatlab check <path to the notebook>` in a terminal.")
         return
     print(f"Checking {path.name} as saved {_age(path)} …", flush=True)
-    command = [sys.executable, "-m", "compatlab", "check", str(path), "--json"]
-    if exercise:
-        command += ["--exercise", exercise]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
-    try:
-        report = json.loads(done.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        print(f"compatlab check failed (exit {done.returncode}): {done.stderr.strip()[-1500:]}")
+    report = _from_service(path, exercise) if os.environ.get(SERVICE_VARIABLE) else _from_command(path, exercise)
+    if report is None:
         return
     if "error" in report:
         print(f"compatlab check: {report['error']}")
         return
     unsaved = unsaved_answers(path)
     display({"text/html": as_html(report, unsaved), "text/plain": as_text(report, unsaved)}, raw=True)
+
+
+def _from_command(path: Path, exercise: str | None) -> dict | None:
+    command = [sys.executable, "-m", "compatlab", "check", str(path), "--json"]
+    if exercise:
+        command += ["--exercise", exercise]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+    try:
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        print(f"compatlab check failed (exit {done.returncode}): {done.stderr.strip()[-1500:]}")
+        return None
+
+
+def _from_service(path: Path, exercise: str | None) -> dict | None:
+    import httpx
+
+    url = os.environ[SERVICE_VARIABLE].rstrip("/") + "/check"
+    params = {"notebook": path.name, "folder": path.parent.name, **({"exercise": exercise} if exercise else {})}
+    token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+    try:
+        reply = httpx.post(url, params=params, content=path.read_bytes(), timeout=1800,
+                           headers={"Authorization": f"token {token}"} if token else {})
+        return reply.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        print(f"the class's check service at {url} did not answer ({type(exc).__name__}): ask your instructor")
+        return None
 
 
 def _this_notebook() -> Path | None:

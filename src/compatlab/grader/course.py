@@ -9,7 +9,7 @@ reaches the release.
 import os
 import sys
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jupytext
@@ -17,6 +17,14 @@ import nbformat
 from traitlets.config import PyFileConfigLoader
 
 REPO = Path(__file__).resolve().parents[3]
+# A classroom keeps the masters (answers, hidden tests) in the instructor's folder, not in the
+# kit every learner can read: there this names the course's root (README, "Running a classroom").
+COURSE_VARIABLE = "COMPATLAB_COURSE"
+
+
+def course_root() -> Path:
+    """The course's root: COMPATLAB_COURSE when set, else this kit's own folder."""
+    return Path(os.environ[COURSE_VARIABLE]).resolve() if os.environ.get(COURSE_VARIABLE) else REPO
 
 
 class CourseFileError(ValueError):
@@ -42,7 +50,7 @@ class LessonPlan:
 
 @dataclass(frozen=True)
 class Course:
-    root: Path = REPO
+    root: Path = field(default_factory=course_root)
 
     @property
     def solutions(self) -> Path:

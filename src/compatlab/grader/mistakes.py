@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-SAMPLE_CLASS = Path(__file__).resolve().parents[3] / "data" / "sample-class"
+from compatlab.grader.course import course_root
+
+
+def sample_class() -> Path:
+    """The course's sample class (in a classroom, the instructor's copy: it holds answers)."""
+    return course_root() / "data" / "sample-class"
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,8 @@ class Mistake:
 
 
 @cache
-def known_mistakes(lesson: str, folder: Path = SAMPLE_CLASS) -> tuple[Mistake, ...]:
+def known_mistakes(lesson: str, folder: Path | None = None) -> tuple[Mistake, ...]:
+    folder = folder or sample_class()
     try:
         manifest = tomllib.loads((folder / lesson / "manifest.toml").read_text())
     except (OSError, tomllib.TOMLDecodeError):

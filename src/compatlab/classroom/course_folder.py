@@ -1,5 +1,6 @@
 """The instructor's course folder, ~instructor/course (0700, theirs): the masters with answers
-(solutions/), the release (lessons/), the grader's settings (grader/), and an nbgrader_config.py
+(solutions/), the release (lessons/), the grader's settings (grader/), the sample class's right
+and wrong answers (data/sample-class/: the known mistakes check() names), and an nbgrader_config.py
 for nbgrader's commands run in it (release_assignment, collect, release_feedback).
 
 Root never writes in the instructor's home itself: it streams the files as a tar archive into a
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from compatlab.classroom.install import REPO
 
-FOLDERS = ("solutions", "lessons", "grader")
+FOLDERS = ("solutions", "lessons", "grader", "data/sample-class")
 
 NBGRADER_CONFIG = '''\
 # Written by `compatlab classroom up`: nbgrader's commands run in this folder (release_assignment,

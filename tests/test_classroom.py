@@ -162,8 +162,9 @@ def hidden_test_lines() -> list[str]:
     return [line.strip() for block in hidden for line in block.splitlines() if len(line.strip()) >= 12]
 
 
-def scores(grades_csv: str) -> dict[str, float]:
-    return {row["student"]: float(row["score"]) for row in csv.DictReader(grades_csv.splitlines())}
+def scores(grades_csv: str) -> dict[str, tuple[float, str]]:
+    """Each student's score and review note (an honest notebook has none)."""
+    return {row["student"]: (float(row["score"]), row["review"]) for row in csv.DictReader(grades_csv.splitlines())}
 
 
 def test_a_lesson_goes_round_the_classroom(classroom: Classroom, tmp_path):
@@ -241,7 +242,7 @@ def test_a_lesson_goes_round_the_classroom(classroom: Classroom, tmp_path):
 
     # h. the classroom's scores are `compatlab grade`'s on the same notebooks, graded directly here
     graded = scores(as_user(room.instructor, "cat", f"{room.course}/graded/grades.csv").stdout.decode())
-    assert graded == {who[answer]: float(points) for answer, (_, points) in ANSWERS.items()}, graded
+    assert graded == {who[answer]: (float(points), "") for answer, (_, points) in ANSWERS.items()}, graded
     direct = tmp_path / "submitted"
     for user in who.values():
         (direct / user / LESSON).mkdir(parents=True)

@@ -1,8 +1,9 @@
 """The classroom loop, end to end, on JupyterHub on this machine (README, "Running a classroom").
 
 `compatlab classroom up` with an instructor and two learners (fresh accounts, free ports), then:
-the instructor releases first-contact (`nbgrader release_assignment`, run as the instructor:
-formgrader's page is blank inside JupyterLab under the hub's frame-ancestors rule); each learner
+the instructor logs in and releases first-contact with formgrader's Release button (formgrader
+opened in a page of its own: inside JupyterLab it stays blank under the hub's frame-ancestors
+rule); each learner
 logs in through the hub's form in Debian's Chromium, fetches the lesson in the Assignments tab,
 answers it (one right, one with a known mistake: the sample class's notebooks, written as that
 learner), runs the lesson's last cell, check(), sees the verdicts, and clicks Submit; the
@@ -170,11 +171,17 @@ def scores(grades_csv: str) -> dict[str, tuple[float, str]]:
 def test_a_lesson_goes_round_the_classroom(classroom: Classroom, tmp_path):
     room = classroom
     who = room.learners
-    # a. the instructor releases the lesson into the exchange
-    room.instructor_runs(NBGRADER, "release_assignment", LESSON)
-
     with sync_playwright() as playwright:
         browser = _browser(playwright)
+        # a. the instructor releases the lesson into the exchange: formgrader's Release button
+        page = log_in(browser, room, room.instructor)
+        page.goto(f"{room.url}/user/{room.instructor}/formgrader/manage_assignments")
+        row = page.locator("tr", has=page.locator("td.name", has_text=LESSON))
+        expect(row).to_have_count(1, timeout=MINUTE)
+        row.locator("td.release a").click()
+        expect(page.locator("#success-modal")).to_contain_text(f"Successfully released '{LESSON}'", timeout=MINUTE)
+        shot(page, "released-by-formgrader")
+        page.context.close()
         pages = {}
         for answer, user in who.items():
             # b. log in, fetch the lesson from the Assignments tab
@@ -232,8 +239,10 @@ def test_a_lesson_goes_round_the_classroom(classroom: Classroom, tmp_path):
             assert not leaked and "HIDDEN TESTS" not in found, f"the feedback shows test code: {leaked[:3]}"
         browser.close()
 
-    # ... and neither learner can read the other's work, nor the instructor's
+    # ... and neither learner can read the other's work, nor the instructor's, nor answers in the kit
     a, b = who["right"], who["wrong"]
+    kit = Path("/opt/compatlab/kit")
+    assert not [p for p in ("solutions", "data/sample-class", "tests", ".git") if (kit / p).exists()]
     for path in [f"/home/{b}/{LESSON}/{LESSON}.ipynb", f"/home/{b}", f"{EXCHANGE}/compatlab/inbound",
                  f"{EXCHANGE}/compatlab/feedback", f"{room.course}/solutions/{LESSON}/{LESSON}.py",
                  f"{room.course}/graded/feedback/{b}"]:

@@ -1,7 +1,9 @@
 """The instructor's course folder, ~instructor/course (0700, theirs): the masters with answers
 (solutions/), the release (lessons/), the grader's settings (grader/), the sample class's right
 and wrong answers (data/sample-class/: the known mistakes check() names), and an nbgrader_config.py
-for nbgrader's commands run in it (release_assignment, collect, release_feedback).
+for nbgrader's commands run in it (release_assignment, collect, release_feedback). The same
+settings go to the instructor's ~/.jupyter/nbgrader_config.py, for their formgrader: it reads
+the config of the folder the server started in, their home.
 
 Root never writes in the instructor's home itself: it streams the files as a tar archive into a
 `tar` that runs as the instructor (runuser), so nothing there, a link included, is followed with
@@ -19,8 +21,8 @@ from compatlab.classroom.install import REPO
 FOLDERS = ("solutions", "lessons", "grader", "data/sample-class")
 
 NBGRADER_CONFIG = '''\
-# Written by `compatlab classroom up`: nbgrader's commands run in this folder (release_assignment,
-# collect, release_feedback) read it; course_id and the exchange come from the venv's own
+# Written by `compatlab classroom up` into the course folder (for nbgrader's commands run there)
+# and ~/.jupyter (for the formgrader); course_id and the exchange come from the venv's own
 # etc/jupyter/nbgrader_config.py.
 import os
 
@@ -60,4 +62,6 @@ def ensure(instructor: str, home: Path) -> tuple[Path, bool]:
     subprocess.run(as_instructor + ["mkdir", "-m", "0700", str(course)], check=True)
     subprocess.run(as_instructor + ["tar", "-C", str(course), "--no-same-owner", "-x"], input=_archive(str(course)),
                    check=True)
+    subprocess.run(as_instructor + ["sh", "-c", 'mkdir -p "$1/.jupyter" && cat > "$1/.jupyter/nbgrader_config.py"',
+                                    "sh", str(home)], input=NBGRADER_CONFIG.format(root=str(course)).encode(), check=True)
     return course, True

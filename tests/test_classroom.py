@@ -215,6 +215,10 @@ def test_a_lesson_goes_round_the_classroom(classroom: Classroom, tmp_path):
         room.instructor_runs(NBGRADER, "collect", LESSON)
         room.instructor_runs(COMPATLAB, "grade", f"{room.course}/submitted", "--out", f"{room.course}/graded")
         room.instructor_runs(NBGRADER, "release_feedback", LESSON)
+        released = as_user(room.instructor, "ls", f"{EXCHANGE}/compatlab/feedback").stdout.split()
+        assert len(released) == len(who), (
+            f"release_feedback released {len(released)} feedback file(s) for {len(who)} learners: it needs "
+            f"graded/nbgrader/feedback/<learner>/{LESSON}/{LESSON}.html beside timestamp.txt and submission_secret.txt")
 
         # g. each learner fetches their feedback in the browser and opens it
         hidden = hidden_test_lines()

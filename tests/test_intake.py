@@ -158,3 +158,58 @@ def test_parse_accepts_version_3_and_returns_version_4():
     v3 = nbformat.v3.new_notebook(worksheets=[nbformat.v3.new_worksheet(cells=[nbformat.v3.new_code_cell("1")])])
     notebook, problem = parse_notebook(nbformat.writes(v3, version=3).encode(), "x.ipynb")
     assert problem == "" and notebook.nbformat == 4 and notebook.cells[0].source == "1"
+
+
+def _plant(folder: Path, name: str, kind: str, outside: Path) -> None:
+    path = folder / name
+    if kind == "link":
+        path.symlink_to(outside)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":  # bound by a relative name: the whole path can pass a socket's 107 bytes
+        here = os.getcwd()
+        os.chdir(folder)
+        try:
+            sock = socket.socket(socket.AF_UNIX)
+            sock.bind(name)
+            sock.close()
+        finally:
+            os.chdir(here)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "huge":
+        path.write_bytes(b"2026-01-01 00:00:00 UTC" + b" " * 2**20)
+    elif kind == "binary":
+        path.write_bytes(bytes(range(256)))
+    elif kind == "words":
+        path.write_text("submitted on time, honest")
+
+
+@pytest.mark.parametrize("kind", ["link", "fifo", "socket", "folder", "huge", "binary", "words"])
+def test_submit_notes_of_any_shape_are_read_safely_or_ignored(classroom, tmp_path, kind):
+    """nbgrader's timestamp.txt and submission_secret.txt come from the learner's side of the
+    exchange: a link, FIFO, socket, folder, huge or garbled file there is never followed, never
+    blocks, and only a time nbgrader reads (a secret in nbgrader's form) is kept."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text("2026-01-01 00:00:00 UTC")  # a valid time, which a link must not carry in
+    folder = classroom / "ada" / LESSON
+    for name in ("timestamp.txt", "submission_secret.txt"):
+        _plant(folder, name, kind, outside)
+    [sub] = find_submissions(classroom, ASSIGNMENTS)
+    assert sub.status == "graded" and sub.notebook is not None
+    assert (sub.timestamp, sub.secret) == ("", "")
+    said = " ".join(sub.review)
+    assert ("is not a time nbgrader can read" in said) == (kind in ("binary", "words")), sub.review
+
+
+def test_a_submit_timestamp_and_secret_are_kept_and_make_a_new_submission(classroom):
+    folder = classroom / "ada" / LESSON
+    [before] = find_submissions(classroom, ASSIGNMENTS)
+    (folder / "timestamp.txt").write_text("2026-12-01 10:00:00.123456 UTC\n")
+    (folder / "submission_secret.txt").write_text("ab" * 64)
+    [after] = find_submissions(classroom, ASSIGNMENTS)
+    assert (after.timestamp, after.secret, after.review) == ("2026-12-01 10:00:00.123456 UTC", "ab" * 64, [])
+    assert after.fingerprint != before.fingerprint  # the same notebook submitted again is graded again
+    (folder / "submission_secret.txt").write_text("../../etc/passwd")
+    [odd] = find_submissions(classroom, ASSIGNMENTS)
+    assert odd.secret == "" and odd.timestamp  # not a secret nbgrader makes: no feedback released under it

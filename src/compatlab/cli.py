@@ -46,7 +46,7 @@ def _grade(args: argparse.Namespace) -> int:
     from compatlab.grader.grade import run_grade
 
     return run_grade(args.submissions, args.out, args.workers, not args.no_sandbox, args.cell_timeout,
-                     args.notebook_timeout)
+                     args.notebook_timeout, args.assignment, args.student, args.due)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -147,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="time limit for a whole notebook (default: 600)")
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run student code with the grader's rights (see README, 'Grading safely')")
+    grade.add_argument("--assignment", action="append", metavar="LESSON",
+                       help="grade only this lesson's submissions (repeat for more); the rest keep their grades")
+    grade.add_argument("--student", action="append", metavar="ID",
+                       help="grade only this student's submissions (repeat for more); the rest keep their grades")
+    grade.add_argument("--due", action="append", metavar="LESSON=WHEN",
+                       help="the lesson's due date, e.g. first-contact='2026-12-10 17:00 UTC' (kept in the gradebook); "
+                            "a submission whose timestamp.txt is later is late")
     grade.set_defaults(func=_grade)
 
     check = commands.add_parser("check", help="grade your own notebook as `compatlab grade` would, hidden tests included")

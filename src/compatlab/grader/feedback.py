@@ -80,9 +80,16 @@ def _likely(result: dict) -> str:
     return "".join(f"<p class=likely>Likely mistake: {html.escape(advice)}</p>" for advice in result.get("likely", ()))
 
 
-def write_feedback(path: Path, student: str, assignment: str, results: list[dict]) -> None:
+def write_feedback(path: Path, student: str, assignment: str, results: list[dict], late: str = "",
+                   penalty: float = 0.0) -> None:
+    """late: how late it came ("late by 2 h"), as grade.late_words says it; penalty: the points
+    nbgrader's late-submission policy took off."""
     total = sum(r["score"] or 0 for r in results)
     most = sum(r["max"] for r in results)
+    if late:
+        late = (f"<p>Submitted {html.escape(late)} after the due date"
+                + (f": {penalty:g} points off, so {max(0.0, total - penalty):g} of {most:g}." if penalty else ".")
+                + "</p>")
     rows = "".join(
         f"<tr class={'pass' if r['passed'] else 'fail'}><td><code>{html.escape(r['name'])}</code></td>"
         f"<td>{'passed' if r['passed'] else 'failed'}</td>"
@@ -97,7 +104,7 @@ td,th{{border-bottom:1px solid #ddd;padding:.3rem .8rem;text-align:left;vertical
 <h1>{html.escape(assignment)}</h1>
 <p>{html.escape(student)}: <strong>{total:g} of {most:g} points</strong>. Each test below checks one protocol
 behaviour; a failed test shows the message its check gave. The tests' code stays with the grader.</p>
-<table><tr><th>test</th><th>result</th><th>points</th><th>message</th></tr>
+{late}<table><tr><th>test</th><th>result</th><th>points</th><th>message</th></tr>
 {rows}</table>
 </body></html>
 """)

@@ -9,6 +9,7 @@ scores are read from its gradebook; "graded" means nbgrader produced a score, wh
 """
 
 import contextlib
+import datetime
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -27,7 +29,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 from rich.table import Table
 
 from compatlab.backends import ENGINES_VARIABLE, lab_engines, stop_lab_engines
-from compatlab.grader import integrity, sandbox, strict
+from compatlab.grader import gradebook, integrity, sandbox, strict
 from compatlab.grader.course import Course, read_master
 from compatlab.grader.intake import Submission, UsageError, find_submissions, write_notebook
 from compatlab.grader.safe_text import cell, console as markup_safe, plain, spreadsheet
@@ -59,41 +61,73 @@ def stderr_to(path: Path) -> Iterator[None]:
             os.close(saved)
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Which of a folder's submissions this run grades (--assignment, --student); empty: all.
+    The others keep whatever an earlier run into the same --out gave them."""
+
+    assignments: tuple[str, ...] = ()
+    students: tuple[str, ...] = ()
+
+    def pick(self, found: list[Submission], folder: Path) -> list[Submission]:
+        for kind, wanted, have in (("assignment", self.assignments, {s.assignment for s in found}),
+                                   ("student", self.students, {s.student for s in found})):
+            if missing := [name for name in wanted if name not in have]:
+                raise UsageError(f"no submission of {kind} {plain(missing[0], 100)!r} in {folder}")
+        return [s for s in found if (not self.assignments or s.assignment in self.assignments)
+                and (not self.students or s.student in self.students)]
+
+
 def grade_class(folder: Path, out: Path, course: Course = Course(), console: Console | None = None,
                 workers: int | None = None, sandboxed: bool = True,
-                limits: sandbox.Limits = sandbox.Limits(), check: bool = False) -> list[Submission]:
-    """Autograde every submission in folder with `workers` processes (default: default_workers());
-    write DIR/grades.csv, grades-<lesson>.csv, feedback/ and report.html. nbgrader's own log goes to
-    DIR/nbgrader/grading.log. A second run into the same DIR grades only new or changed
-    submissions; a changed lesson master regrades everything. `check`: as `compatlab check` wants
-    it, one worker in this process (no process to start, nothing imported twice) and none of
+                limits: sandbox.Limits = sandbox.Limits(), check: bool = False,
+                selection: Selection = Selection(), due: dict[str, datetime.datetime] | None = None) -> list[Submission]:
+    """Autograde every submission in folder (or the `selection` of them) with `workers` processes
+    (default: default_workers()); write DIR/grades.csv, grades-<lesson>.csv, the LMS exports,
+    feedback/ and report.html. nbgrader's own log goes to DIR/nbgrader/grading.log. A second run
+    into the same DIR grades only new or changed submissions, and keeps what it does not see; a
+    changed lesson master (or due date: `due`, lesson -> UTC) regrades that lesson, keeping the
+    manual grades and comments given in formgrader (gradebook.py). `check`: as `compatlab check`
+    wants it, one worker in this process (no process to start, nothing imported twice) and none of
     those tables and pages, which it does not show; the grading itself is the same."""
     console = console or Console()
-    submissions = find_submissions(folder, course.assignments())
+    submissions = selection.pick(find_submissions(folder, course.assignments()), folder)
     if sandboxed and (problem := sandbox.unavailable()):
         raise UsageError(f"cannot sandbox student code: {problem}")
     work = out / "nbgrader"
+    url, course_id = _gradebook_url(work), course.course_id()
     state = _load_state(out / STATE_FILE)
+    if not (work / "gradebook.db").is_file():  # nothing to keep: start afresh
+        shutil.rmtree(work, ignore_errors=True)
+        state = {"masters": {}, "submissions": {}}
     kept = _graded_before(work, state, {s.key for s in submissions}, course.assignments())
     lessons = {name: Lesson(course, name) for name in sorted({s.assignment for s in submissions + kept
                                                               if not s.problem})}
-    masters = {name: lesson.digest for name, lesson in lessons.items()}
-    if not (work / "gradebook.db").is_file() or any(state["masters"].get(name, digest) != digest
-                                                    for name, digest in masters.items()):
-        shutil.rmtree(work, ignore_errors=True)
-        state, kept = {"masters": {}, "submissions": {}}, []
+    # a check's gradebook is a prepared copy with no due dates: not opened for them (time)
+    dues = {**(gradebook.due_dates(url, course_id) if state["masters"] and not check else {}), **(due or {})}
+    masters = {name: _with_due(lesson.digest, dues.get(name)) for name, lesson in lessons.items()}
+    changed = [name for name, digest in masters.items() if state["masters"].get(name, digest) != digest]
+    marks = []
+    if changed:  # nbgrader cannot change an assignment that has submissions: graded afresh, marks kept
+        marks = gradebook.save_marks(url, course_id, changed)
+        gradebook.drop_assignments(url, course_id, changed)
+        for name in changed:
+            del state["masters"][name]
+        state["submissions"] = {key: digest for key, digest in state["submissions"].items()
+                                if key.partition("/")[2] not in changed}
     submissions += kept
     work.mkdir(parents=True, exist_ok=True)
     todo = [s for s in submissions if not s.problem and state["submissions"].get(s.key) != s.fingerprint]
     todo_keys = {s.key for s in todo}
+    kept_keys = {s.key for s in kept}
     for sub in submissions:
         try:
             if sub.notebook is not None:
-                sub.review = [str(f) for f in lessons[sub.assignment].scan(sub.notebook)]
-            if sub.key in todo_keys:  # the checked notebook, rewritten where only the grader writes
+                sub.review = [str(f) for f in lessons[sub.assignment].scan(sub.notebook)] + sub.review
+            if sub.key in todo_keys and sub.key not in kept_keys:  # rewritten where only the grader writes
                 target = work / "submitted" / sub.student / sub.assignment
                 shutil.rmtree(target, ignore_errors=True)
-                write_notebook(sub.notebook, target, sub.assignment)
+                write_notebook(sub.notebook, target, sub.assignment, sub.timestamp, sub.secret)
         except Exception as exc:  # noqa: BLE001 -- one submission's problem, never the class's
             sub.problem = f"could not be prepared for grading ({type(exc).__name__})"
             todo_keys.discard(sub.key)
@@ -103,22 +137,43 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
     with stderr_to(work / "grading.log"):
         if todo or new_lessons:  # else nothing changed since the last run: no engines, no workers
             _autograde(course, work, todo, new_lessons, console, 1 if check else workers or default_workers(),
-                       sandboxed, limits, in_process=check)
-        _read_scores(_gradebook_url(work), course, submissions)
+                       sandboxed, limits, {name: dues[name] for name in new_lessons if name in dues}, in_process=check)
+        _read_scores(url, course, submissions)
     _read_runtime_notes(work, submissions)
+    if marks:
+        _carry_marks(url, course_id, marks, out, console)
+        _read_scores(url, course, [s for s in submissions if s.assignment in changed])
     reused = sum(1 for s in submissions if s.score is not None and s.key not in todo_keys)
     if reused:
         console.print(f"{len(todo)} submissions graded now; {reused} unchanged since the last run into "
                       f"{markup_safe(str(out), None)} kept their grades")
     if kept:
-        console.print(f"{len(kept)} of those are not in {markup_safe(str(folder), None)}: graded by an earlier run "
-                      "into the same --out, they stay in its tables, report and feedback")
+        console.print(f"{len(kept)} of those are not in this run ({markup_safe(str(folder), None)}, or not selected): "
+                      "graded by an earlier run into the same --out, they stay in its tables, report and feedback")
     state["masters"].update(masters)
     state["submissions"] = {s.key: s.fingerprint for s in submissions if s.score is not None and not s.problem}
     (out / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True))
     if not check:
-        _write_outputs(out, work, submissions, lessons, course.assignments())
+        _write_formgrader_config(work, course)
+        _write_outputs(out, work, submissions, lessons, course)
     return submissions
+
+
+def _with_due(digest: str, due: datetime.datetime | None) -> str:
+    """A lesson's state: its master's digest, and its due date when it has one (a new due date
+    changes who is late, so the lesson is graded again)."""
+    return digest if due is None else hashlib.sha256(f"{digest} due {due.isoformat()}".encode()).hexdigest()
+
+
+def _carry_marks(url: str, course_id: str, marks: list, out: Path, console: Console) -> None:
+    lost = gradebook.restore_marks(url, course_id, marks)
+    gradebook.record_marks(out / "manual-grades.json", marks)
+    console.print(f"{len(marks) - len(lost)} manual grades and comments kept on the regraded lessons "
+                  "(formgrader shows them as needing a look)")
+    for mark in lost:
+        console.print(f"[yellow]a manual mark of {markup_safe(mark.student, 60)} on {markup_safe(mark.cell, 60)} "
+                      f"({markup_safe(mark.assignment, 60)}) has no cell in the new master: it is kept in "
+                      f"{markup_safe(str(out / 'manual-grades.json'), None)}[/]")
 
 
 def default_workers() -> int:
@@ -179,8 +234,18 @@ def _graded_before(work: Path, state: dict, present: set[str], assignments: list
             notebook = nbformat.read(copy, as_version=4) if copy.is_file() else None
         except Exception:  # noqa: BLE001 -- a damaged copy loses its scan, never the class's run
             notebook = None
-        kept.append(Submission(student, assignment, fingerprint=digest, notebook=notebook))
+        notes = [_small_file(copy.parent / name) for name in ("timestamp.txt", "submission_secret.txt")]
+        kept.append(Submission(student, assignment, fingerprint=digest, notebook=notebook, timestamp=notes[0],
+                               secret=notes[1]))
     return kept
+
+
+def _small_file(path: Path) -> str:
+    """A file the grader wrote itself (intake checked its text first), or ""."""
+    try:
+        return path.read_text().strip() if path.is_file() and not path.is_symlink() else ""
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def _gradebook_url(work: Path) -> str:
@@ -189,7 +254,8 @@ def _gradebook_url(work: Path) -> str:
 
 
 def _autograde(course: Course, work: Path, todo: list[Submission], new_lessons: list[str], console: Console,
-               workers: int, sandboxed: bool, limits: sandbox.Limits, in_process: bool = False) -> None:
+               workers: int, sandboxed: bool, limits: sandbox.Limits, dues: dict[str, datetime.datetime],
+               in_process: bool = False) -> None:
     paths = dict(root=work, source_directory=course.solutions, release_directory=work / "release",
                  submitted_directory=work / "submitted", autograded_directory=work / "autograded",
                  feedback_directory=work / "feedback", solution_directory=work / "solution",
@@ -215,7 +281,7 @@ def _autograde(course: Course, work: Path, todo: list[Submission], new_lessons: 
                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
             with Progress(*columns, console=console, transient=False) as progress:
                 task = progress.add_task(f"with {workers} worker{'s' * (workers > 1)}", total=len(todo))
-                for job, problem in pool.grade(env, box.bridges, new_lessons, list(by_job)):
+                for job, problem in pool.grade(env, box.bridges, new_lessons, list(by_job), dues):
                     by_job[job].problem = problem
                     progress.update(task, advance=1, description=markup_safe(job[1], 32))
     finally:
@@ -228,6 +294,8 @@ def _autograde(course: Course, work: Path, todo: list[Submission], new_lessons: 
 
 
 def _read_scores(db_url: str, course: Course, submissions: list[Submission]) -> None:
+    """Each graded submission's points, its cells' points, and when it came and was due. The
+    score is nbgrader's after its late-submission penalty, as `nbgrader export` gives it."""
     from nbgrader.api import Gradebook, MissingEntry
 
     with Gradebook(db_url, course.course_id()) as gradebook:
@@ -239,10 +307,18 @@ def _read_scores(db_url: str, course: Course, submissions: list[Submission]) -> 
             except MissingEntry:
                 sub.problem = "nbgrader recorded no score"
                 continue
-            sub.score, sub.max_score = record.score, record.max_score
+            sub.late_penalty = record.late_submission_penalty or 0.0
+            sub.score, sub.max_score = record.score - sub.late_penalty, record.max_score
+            sub.submitted_at, sub.due, sub.seconds_late = record.timestamp, record.duedate, record.total_seconds_late
+            if sub.due is not None and sub.submitted_at is None and NO_TIMESTAMP not in sub.review:
+                sub.review.append(NO_TIMESTAMP)
             for notebook in record.notebooks:
                 for grade in notebook.grades:
                     sub.cells[grade.name] = (grade.score, grade.max_score)
+
+
+NO_TIMESTAMP = ("the lesson has a due date but this submission has no timestamp.txt (nbgrader's submit "
+                "writes one): it cannot be marked late")
 
 
 def _autograded(work: Path, sub: Submission) -> Path:
@@ -273,7 +349,8 @@ def grades_frame(submissions: list[Submission], cells: dict[str, list[str]], qua
     rows = []
     for sub in submissions:
         row = {"student": sub.student, "assignment": sub.assignment, "score": sub.score,
-               "max_score": sub.max_score, "status": sub.status}
+               "max_score": sub.max_score, "status": sub.status, "submitted_at": _utc(sub.submitted_at),
+               "due": _utc(sub.due), "late": late_words(sub.seconds_late), "late_penalty": sub.late_penalty}
         for lesson, names in cells.items():
             row.update({column(lesson, name) if qualify else name:
                         sub.cells.get(name, (None, None))[0] if sub.assignment == lesson else None for name in names})
@@ -282,10 +359,62 @@ def grades_frame(submissions: list[Submission], cells: dict[str, list[str]], qua
     return pd.DataFrame(rows)
 
 
+def _utc(when: datetime.datetime | None) -> str:
+    return f"{when:%Y-%m-%d %H:%M:%S} UTC" if when is not None else ""
+
+
+def late_words(seconds: float) -> str:
+    """How late, as a person says it: "" when on time (or not known to be late)."""
+    if not seconds:
+        return ""
+    minutes = max(1, round(seconds / 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{minutes} min"] * bool(minutes)
+    return "late by " + " ".join(parts[:2])
+
+
+def late_policy(course: Course) -> str:
+    """nbgrader's late-submission policy for this course, named as its setting reads."""
+    method = course.config().LateSubmissionPlugin.get("penalty_method", "none")
+    return {"none": "late submissions are marked, not penalised (nbgrader's LateSubmissionPlugin.penalty_method = 'none')",
+            "zero": "a late submission scores 0 (nbgrader's LateSubmissionPlugin.penalty_method = 'zero')"}.get(
+        method, f"nbgrader's LateSubmissionPlugin.penalty_method = {plain(str(method), 40)!r}")
+
+
+def _write_formgrader_config(work: Path, course: Course) -> None:
+    """DIR/nbgrader/nbgrader_config.py: nbgrader's own tools on this gradebook. formgrader (a
+    Jupyter server started in this folder), `nbgrader export`, `nbgrader db` read it."""
+    settings = {"course_id": course.course_id(), "root": str(work), "source_directory": str(course.solutions),
+                "release_directory": "release", "submitted_directory": "submitted",
+                "autograded_directory": "autograded", "feedback_directory": "feedback",
+                "solution_directory": "solution", "db_url": f"sqlite:///{work / 'gradebook.db'}"}
+    lines = [f"c.CourseDirectory.{name} = {value!r}" for name, value in settings.items()]
+    (work / "nbgrader_config.py").write_text(
+        "# Written by `compatlab grade` at each run: nbgrader's own tools (formgrader, `nbgrader export`,\n"
+        "# `nbgrader db`) on the gradebook it keeps here. Manual grades given there survive every rerun.\n"
+        "c = get_config()  # noqa: F821\n" + "\n".join(lines) + "\n")
+
+
+def _release_layout(work: Path, sub: Submission, page: Path) -> None:
+    """The feedback page where `nbgrader release_feedback` looks for it, with the two files it
+    reads beside it: only for a submission that came through nbgrader's exchange (it has both)."""
+    if not (sub.timestamp and sub.secret):
+        return
+    folder = work / "feedback" / sub.student / sub.assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(page, folder / page.name)
+    (folder / "timestamp.txt").write_text(sub.timestamp)
+    (folder / "submission_secret.txt").write_text(sub.secret)
+
+
 def _write_outputs(out: Path, work: Path, submissions: list[Submission], lessons: dict[str, Lesson],
-                   assignments: list[str]) -> None:
+                   course: Course) -> None:
     from compatlab.grader.feedback import grader_secrets, write_feedback
+    from compatlab.grader.lms import write_lms_exports
     from compatlab.grader.report import LessonResults, write_report
+
+    assignments = course.assignments()
 
     cells = {name: lesson.graded for name, lesson in lessons.items()}
     grades = grades_frame(submissions, cells)
@@ -301,16 +430,19 @@ def _write_outputs(out: Path, work: Path, submissions: list[Submission], lessons
         top = {cell: most for sub in mine for cell, (_, most) in sub.cells.items()}
         results[name] = LessonResults(frame, {cell: top[cell] for cell in cells.get(name, []) if cell in top})
     feedback = out / "feedback"
-    shutil.rmtree(feedback, ignore_errors=True)
+    for folder in (feedback, work / "feedback"):  # both are only ever written here, from scratch
+        shutil.rmtree(folder, ignore_errors=True)
     secrets = grader_secrets(os.environ)
     for sub in submissions:
         if sub.score is not None and (tests := submission_results(work, sub, lessons[sub.assignment], secrets)) is not None:
-            write_feedback(feedback / sub.student / sub.assignment / f"{sub.assignment}.html",
-                           sub.student, sub.assignment, tests)
+            page = feedback / sub.student / sub.assignment / f"{sub.assignment}.html"
+            write_feedback(page, sub.student, sub.assignment, tests, late_words(sub.seconds_late), sub.late_penalty)
+            _release_layout(work, sub, page)
             for test in tests:  # the redacted message the student sees, for the report's "most common"
                 if not test["passed"]:
                     results[sub.assignment].failures.setdefault(test["name"], []).append(test["message"])
-    write_report(out / "report.html", grades, results, feedback)
+    write_lms_exports(out, submissions, assignments, gradebook.students(_gradebook_url(work), course.course_id()))
+    write_report(out / "report.html", grades, results, feedback, late_policy(course))
 
 
 def submission_results(work: Path, sub: Submission, lesson: Lesson, secrets: list[str]) -> list[dict] | None:
@@ -347,8 +479,25 @@ def print_table(submissions: list[Submission], console: Console) -> None:
                           + (f" (and {len(sub.review) - 1} more)" if len(sub.review) > 1 else ""))
 
 
+def parse_due(text: str, lessons: list[str]) -> tuple[str, datetime.datetime]:
+    """`--due LESSON=WHEN`, WHEN as nbgrader reads a due date ("2026-12-10 17:00:00 UTC", ISO 8601;
+    without a zone, UTC): (lesson, the time in UTC)."""
+    from nbgrader.utils import parse_utc
+
+    lesson, equals, when = text.partition("=")
+    if not equals or lesson not in lessons:
+        raise UsageError(f"--due takes LESSON=WHEN with a lesson of this course ({', '.join(lessons)}), "
+                         f"e.g. {lessons[0]}='2026-12-10 17:00 UTC'; not {plain(text, 80)!r}")
+    try:
+        return lesson, parse_utc(when.strip())
+    except (ValueError, OverflowError, TypeError):
+        raise UsageError(f"--due {plain(lesson, 80)}: {plain(when, 80)!r} is not a date and time, "
+                         "e.g. '2026-12-10 17:00 UTC'") from None
+
+
 def run_grade(folder: str, out: str, workers: int | None = None, sandboxed: bool = True,
-              cell_timeout: int = 30, notebook_timeout: int = 600) -> int:
+              cell_timeout: int = 30, notebook_timeout: int = 600, assignments: list[str] | None = None,
+              students: list[str] | None = None, due: list[str] | None = None) -> int:
     console = Console()
     for name, value in (("--workers", workers), ("--cell-timeout", cell_timeout),
                         ("--notebook-timeout", notebook_timeout)):
@@ -356,9 +505,11 @@ def run_grade(folder: str, out: str, workers: int | None = None, sandboxed: bool
             print(f"compatlab grade: {name} must be at least 1, not {value}", file=sys.stderr)
             return EXIT_USAGE
     limits = sandbox.Limits(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout)
+    selection = Selection(tuple(dict.fromkeys(assignments or ())), tuple(dict.fromkeys(students or ())))
     try:
+        dues = dict(parse_due(text, Course().assignments()) for text in due or ())
         submissions = grade_class(Path(folder).resolve(), Path(out).resolve(), workers=workers,
-                                  sandboxed=sandboxed, limits=limits)
+                                  sandboxed=sandboxed, limits=limits, selection=selection, due=dues)
     except UsageError as exc:
         print(f"compatlab grade: {plain(str(exc), 2000)}", file=sys.stderr)
         return EXIT_USAGE
@@ -368,7 +519,8 @@ def run_grade(folder: str, out: str, workers: int | None = None, sandboxed: bool
         return EXIT_NOT_GRADED
     print_table(submissions, console)
     failed = [s for s in submissions if s.problem]
-    console.print(f"wrote {markup_safe(str(Path(out) / 'grades.csv'), None)} (and grades-<lesson>.csv), "
+    console.print(f"wrote {markup_safe(str(Path(out) / 'grades.csv'), None)} (and grades-<lesson>.csv, "
+                  "lms-canvas.csv, lms-moodle.csv), "
                   f"{markup_safe(str(Path(out) / 'report.html'), None)} and {markup_safe(str(Path(out) / 'feedback'), None)}/")
     if failed:
         console.print(f"[red]{len(failed)} of {len(submissions)} submissions could not be graded[/]")

@@ -14,6 +14,11 @@ notebook should. The grader may be root. So:
 
 Each problem becomes that submission's status; the rest of the class is graded. What the
 grader hands to nbgrader is the notebook rewritten from the parsed copy, never the file as sent.
+
+nbgrader's `submit` writes two small files beside the notebook: timestamp.txt (when the learner
+submitted: the gradebook's timestamp, which makes a submission late) and submission_secret.txt
+(what `release_feedback` names the learner's feedback by). Each is read the same way, at most
+a kilobyte, and kept only in the form nbgrader writes it.
 """
 
 import errno
@@ -30,6 +35,8 @@ import nbformat
 from compatlab.grader.safe_text import plain
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
+MAX_NOTE_BYTES = 1024  # timestamp.txt and submission_secret.txt: one line each
+SECRET = re.compile(r"[0-9a-f]{32,128}")  # nbgrader's: 64 random bytes, in hex
 # letters and digits of any script, then also . _ @ + -; no glob characters, no spaces, no
 # leading dot or dash (hidden files, command-line options, spreadsheet formulas)
 STUDENT_ID = re.compile(r"[^\W_][\w.@+-]{0,99}")
@@ -50,6 +57,12 @@ class Submission:
     max_score: float | None = None
     cells: dict[str, tuple[float, float]] = field(default_factory=dict)  # grade_id -> (score, max)
     review: list[str] = field(default_factory=list)  # why an instructor should look at it
+    timestamp: str = ""  # when nbgrader's submit says it was submitted (timestamp.txt), or ""
+    secret: str = ""  # submission_secret.txt: what its feedback is released under, or ""
+    submitted_at: object = None  # the timestamp, read (UTC); with due and late from the gradebook
+    due: object = None
+    seconds_late: float = 0.0
+    late_penalty: float = 0.0
 
     @property
     def key(self) -> str:
@@ -139,6 +152,7 @@ def _read(student_fd: int, submission: Submission) -> None:
         return
     try:
         data = _read_notebook_file(folder, filename)
+        notes = [_read_note(folder, name) for name in ("timestamp.txt", "submission_secret.txt")]
     except _Refused as exc:
         if exc.missing:
             others = sorted(plain(n) for n, kind in _entries(folder) if n.endswith(".ipynb"))
@@ -148,8 +162,50 @@ def _read(student_fd: int, submission: Submission) -> None:
         return
     finally:
         os.close(folder)
-    submission.fingerprint = hashlib.sha256(data).hexdigest()
     submission.notebook, submission.problem = parse_notebook(data, filename)
+    submission.timestamp, submission.secret, note = submission_notes(*notes)
+    if note:
+        submission.review.append(note)
+    # a new timestamp is a new submission (a late one, perhaps), even with the same notebook
+    submission.fingerprint = hashlib.sha256(data + b"\0" + submission.timestamp.encode()).hexdigest()
+
+
+def _read_note(folder: int, name: str) -> bytes | None:
+    """A small file beside the notebook, never followed, never more than MAX_NOTE_BYTES; None if
+    it is absent or is not a small regular file."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = os.read(fd, MAX_NOTE_BYTES + 1)
+        return data if len(data) <= MAX_NOTE_BYTES else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def submission_notes(timestamp: bytes | None, secret: bytes | None) -> tuple[str, str, str]:
+    """(timestamp, secret, a note for the instructor or ""): each as nbgrader reads it, or ""."""
+    from nbgrader.utils import parse_utc
+
+    note = ""
+    text = ""
+    if timestamp is not None:
+        text = timestamp.decode("utf-8", "replace").strip()
+        try:
+            if not text or len(text.split()) > 3:
+                raise ValueError(text)
+            parse_utc(text)
+        except (ValueError, OverflowError, TypeError):
+            note = (f"its timestamp.txt ({plain(text, 60)!r}) is not a time nbgrader can read: graded as if it had "
+                    "none, so it cannot be late")
+            text = ""
+    key = secret.decode("ascii", "replace").strip() if secret is not None else ""
+    return text, key if SECRET.fullmatch(key) else "", note
 
 
 class _Refused(Exception):
@@ -253,7 +309,12 @@ def _grading_metadata_problem(notebook) -> str:
     return ""
 
 
-def write_notebook(notebook: nbformat.NotebookNode, folder: Path, assignment: str) -> None:
-    """The checked notebook, rewritten by the grader into a folder only the grader writes."""
+def write_notebook(notebook: nbformat.NotebookNode, folder: Path, assignment: str, timestamp: str = "",
+                   secret: str = "") -> None:
+    """The checked notebook, rewritten by the grader into a folder only the grader writes, with
+    the submission's timestamp and secret as nbgrader's autograde and release_feedback read them."""
     folder.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, folder / f"{assignment}.ipynb")
+    for name, text in (("timestamp.txt", timestamp), ("submission_secret.txt", secret)):
+        if text:
+            (folder / name).write_text(text)

@@ -73,14 +73,17 @@ def _section(lesson: str, results: LessonResults) -> str:
 </section>"""
 
 
-def write_report(path: Path, grades: pd.DataFrame, lessons: dict[str, LessonResults], feedback: Path) -> None:
+def write_report(path: Path, grades: pd.DataFrame, lessons: dict[str, LessonResults], feedback: Path,
+                 late_policy: str = "") -> None:
     rows, review = [], []
     for row in grades.itertuples(index=False):
         page = feedback / row.student / row.assignment / f"{row.assignment}.html"
         link = f'<a href="{html.escape(str(page.relative_to(path.parent)))}">feedback</a>' if page.is_file() else ""
         score = f"{row.score:g} / {row.max_score:g}" if pd.notna(row.score) else "-"
+        late = getattr(row, "late", "") or ""
         rows.append(f"<tr><td>{html.escape(row.student)}</td><td>{html.escape(row.assignment)}</td>"
-                    f"<td class=num>{score}</td><td>{html.escape(row.status)}</td><td>{link}</td></tr>")
+                    f"<td class=num>{score}</td><td>{html.escape(row.status)}</td><td>{html.escape(late)}</td>"
+                    f"<td>{link}</td></tr>")
         if row.review:
             notes = "".join(f"<li>{html.escape(note)}</li>" for note in row.review.split("; "))
             review.append(f"<tr><td>{html.escape(row.student)}</td><td>{html.escape(row.assignment)}</td>"
@@ -103,7 +106,9 @@ lesson's graded submissions only; a test's pass rate is the share with full poin
 {"".join(_section(name, results) for name, results in lessons.items())}
 {flagged}
 <h2>Submissions</h2>
-<table><tr><th>student</th><th>assignment</th><th>score</th><th>status</th><th></th></tr>
+<p>Late submissions: {html.escape(late_policy)}. A submission is late when nbgrader's timestamp.txt is after
+the lesson's due date in the gradebook.</p>
+<table><tr><th>student</th><th>assignment</th><th>score</th><th>status</th><th>late</th><th></th></tr>
 {"".join(rows)}</table>
 </body></html>
 """)

@@ -127,12 +127,20 @@ def _set_engines(env: dict[str, str], bridges: tuple[int, ...]) -> None:
         warm.use(sandbox.runner_env())
 
 
-def prepare_one(env: dict[str, str], bridges: tuple[int, ...], assignment: str) -> str:
-    """generate_assignment for one lesson in this worker; "" when done, else why not."""
+def prepare_one(env: dict[str, str], bridges: tuple[int, ...], assignment: str, due=None) -> str:
+    """generate_assignment for one lesson in this worker, and its due date (UTC) when it has one,
+    before any of its submissions is graded: autograde reads it to tell which are late. ""
+    when done, else why not."""
     _set_engines(env, bridges)
     source_notebook(_course, assignment)
     result = _api.generate_assignment(assignment, force=True, create=True)
-    return "" if result["success"] else _failure(result, f"prepare {assignment}")
+    if not result["success"]:
+        return _failure(result, f"prepare {assignment}")
+    if due is not None:
+        from compatlab.grader.gradebook import set_due_dates
+
+        set_due_dates(_api.coursedir.db_url, _api.coursedir.course_id, {assignment: due})
+    return ""
 
 
 def grade_one(env: dict[str, str], bridges: tuple[int, ...], assignment: str, student: str) -> str:
@@ -159,6 +167,7 @@ class GradingPool:
         self.initargs = (str(course.root), {k: str(v) for k, v in paths.items()}, box.to_json())
         self.workers = max(1, workers)
         self.in_process = in_process  # one worker, in this process
+        self.dues: dict = {}  # lesson -> its due date, set as it is prepared (grade())
         self.executor = self._spawn()
 
     def _spawn(self) -> ProcessPoolExecutor | InProcess:
@@ -180,10 +189,11 @@ class GradingPool:
         self.close()
 
     def grade(self, env: dict[str, str], bridges: tuple[int, ...], lessons: list[str],
-              jobs: list[tuple[str, str]]) -> Iterator[tuple[tuple[str, str], str]]:
-        """Prepare `lessons`, then grade (assignment, student) jobs, each as soon as its lesson is
-        ready; yield (job, problem) as each finishes, problem "" on success. Raises GradingError
-        when a lesson cannot be prepared."""
+              jobs: list[tuple[str, str]], dues: dict | None = None) -> Iterator[tuple[tuple[str, str], str]]:
+        """Prepare `lessons` (with their due dates, `dues`), then grade (assignment, student) jobs,
+        each as soon as its lesson is ready; yield (job, problem) as each finishes, problem "" on
+        success. Raises GradingError when a lesson cannot be prepared."""
+        self.dues = dues or {}
         waiting = defaultdict(list)  # lesson -> its jobs, until the lesson is prepared
         for job in jobs:
             waiting[job[0]].append(job)
@@ -225,5 +235,5 @@ class GradingPool:
     def _submit(self, task: tuple, env: dict[str, str], bridges: tuple[int, ...]):
         kind, what = task
         if kind == "prepare":
-            return self.executor.submit(prepare_one, env, bridges, what)
+            return self.executor.submit(prepare_one, env, bridges, what, self.dues.get(what))
         return self.executor.submit(grade_one, env, bridges, *what)

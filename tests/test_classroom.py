@@ -21,6 +21,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -37,6 +38,7 @@ SHOTS = REPO / "build" / "classroom"
 LESSON = "first-contact"  # the shortest graded lesson (about an hour, 15 points)
 # Who answers what: the sample class's notebooks (data/sample-class/<lesson>/manifest.toml)
 ANSWERS = {"right": ("reference-solution", 15), "wrong": ("ndjson-skips-bad-lines", 13)}
+SHOT_NAMES = {"right": "1-learner-right", "wrong": "2-learner-wrong"}  # build/classroom/<name>-<step>.png
 NBGRADER = "/opt/compatlab/venv/bin/nbgrader"
 COMPATLAB = "/opt/compatlab/venv/bin/compatlab"
 MINUTE = 60_000  # ms, for expect()
@@ -71,6 +73,7 @@ class Classroom:
         self.port = port
         self.course = f"/home/{self.instructor}/course"
         self.passwords: dict[str, str] = {}
+        self.names = [self.instructor, *self.learners.values()]  # every account made
 
     def instructor_runs(self, *command: str) -> subprocess.CompletedProcess:
         """In the course folder, with COMPATLAB_COURSE set, as the instructor's server has it."""
@@ -85,21 +88,28 @@ def classroom():
         pytest.fail(f"a classroom is already set up on this machine ({STATE}); this test brings up its own and "
                     "removes it at the end: `compatlab classroom down --remove` first")
     room = Classroom(secrets.token_hex(3), _free_port())
-    up = [sys.executable, "-m", "compatlab", "classroom", "up", "--instructor", room.instructor,
-          "--learners", ",".join(room.learners.values()), "--port", str(room.port)]
+    def up(*learners: str) -> list[str]:
+        return [sys.executable, "-m", "compatlab", "classroom", "up", "--instructor", room.instructor,
+                "--learners", ",".join(learners), "--port", str(room.port)]
+
     try:
-        done = subprocess.run(up, capture_output=True, text=True, timeout=900)
+        done = subprocess.run(up(*room.learners.values()), capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, f"`classroom up` failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         room.passwords = dict(line.split(":", 1) for line in PASSWORDS.read_text().splitlines())
-        again = subprocess.run(up, capture_output=True, text=True, timeout=900)  # idempotent: nothing changes
-        assert again.returncode == 0, again.stderr[-3000:]
-        assert dict(line.split(":", 1) for line in PASSWORDS.read_text().splitlines()) == room.passwords
+        # a second `up` adds a learner and changes nothing else: the hub runs on, passwords stay
+        late = f"cl-c-{room.instructor.removeprefix('cl-ins-')}"
+        again = subprocess.run(up(*room.learners.values(), late), capture_output=True, text=True, timeout=900)
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+        passwords = dict(line.split(":", 1) for line in PASSWORDS.read_text().splitlines())
+        assert passwords.keys() == room.passwords.keys() | {late}
+        assert {name: passwords[name] for name in room.passwords} == room.passwords
+        room.names.append(late)
         yield room
     finally:
         down = subprocess.run([sys.executable, "-m", "compatlab", "classroom", "down", "--remove", "--yes"],
                               capture_output=True, text=True, timeout=300)
         assert down.returncode == 0, down.stderr
-        left = [name for name in [room.instructor, *room.learners.values()] if Path(f"/home/{name}").exists()]
+        left = [name for name in room.names if Path(f"/home/{name}").exists()]
         assert not left and not STATE.exists() and not EXCHANGE.exists(), f"left behind: {left}"
 
 
@@ -136,7 +146,7 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=SHOTS / f"{name}.png")
 
 
-def run_check(page: Page, room: Classroom, user: str) -> str:
+def run_check(page: Page, room: Classroom, user: str, label: str) -> str:
     """Open the fetched lesson and run its last cell, check(), as the learner would."""
     page.goto(f"{room.url}/user/{user}/lab/tree/{LESSON}/{LESSON}.ipynb")
     cells = page.locator(".jp-NotebookPanel .jp-Cell")
@@ -147,12 +157,14 @@ def run_check(page: Page, room: Classroom, user: str) -> str:
     last = cells.nth(cell_count - 1)
     last.scroll_into_view_if_needed()
     last.locator(".jp-InputPrompt").click()
-    page.keyboard.press("Shift+Enter")
+    page.keyboard.press("Control+Enter")  # run it, and add no cell below
     output = last.locator(".jp-OutputArea")
     try:
         expect(output).to_contain_text("of 15 points", timeout=4 * MINUTE)
     finally:
-        shot(page, f"check-{user}")
+        shot(page, f"{label}-check")
+    page.keyboard.press("Control+s")  # as a learner would before handing in
+    expect(page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.jp-mod-dirty")).to_have_count(0, timeout=MINUTE)
     return output.inner_text()
 
 
@@ -171,6 +183,7 @@ def scores(grades_csv: str) -> dict[str, tuple[float, str]]:
 def test_a_lesson_goes_round_the_classroom(classroom: Classroom, tmp_path):
     room = classroom
     who = room.learners
+    shutil.rmtree(SHOTS, ignore_errors=True)
     with sync_playwright() as playwright:
         browser = _browser(playwright)
         # a. the instructor releases the lesson into the exchange: formgrader's Release button
@@ -180,16 +193,18 @@ def test_a_lesson_goes_round_the_classroom(classroom: Classroom, tmp_path):
         expect(row).to_have_count(1, timeout=MINUTE)
         row.locator("td.release a").click()
         expect(page.locator("#success-modal")).to_contain_text(f"Successfully released '{LESSON}'", timeout=MINUTE)
-        shot(page, "released-by-formgrader")
+        shot(page, "0-instructor-released")
         page.context.close()
         pages = {}
         for answer, user in who.items():
+            label = SHOT_NAMES[answer]
             # b. log in, fetch the lesson from the Assignments tab
             page = pages[answer] = log_in(browser, room, user)
+            assert page.request.get(f"{room.url}/user/{user}/formgrader/").status == 404, "a learner has formgrader"
             open_assignments(page)
             expect(listed(page, "released")).to_have_count(1, timeout=MINUTE)
             expect(listed(page, "released").first).to_contain_text(LESSON)
-            shot(page, f"released-{user}")
+            shot(page, f"{label}-fetch")
             listed(page, "released").first.locator(".item_status button").click()
             expect(listed(page, "fetched")).to_have_count(1, timeout=MINUTE)
             fetched = f"/home/{user}/{LESSON}/{LESSON}.ipynb"
@@ -199,7 +214,7 @@ def test_a_lesson_goes_round_the_classroom(classroom: Classroom, tmp_path):
             sample = ANSWERS[answer][0]
             notebook = (REPO / "data" / "sample-class" / "submitted" / sample / LESSON / f"{LESSON}.ipynb").read_bytes()
             as_user(user, "sh", "-c", 'cat > "$1"', "sh", fetched, stdin=notebook)
-            shown = run_check(page, room, user)
+            shown = run_check(page, room, user, label)
             points = ANSWERS[answer][1]
             assert f"{points} of 15 points" in shown, f"{user}'s check() showed:\n{shown}"
             if answer == "wrong":
@@ -209,11 +224,11 @@ def test_a_lesson_goes_round_the_classroom(classroom: Classroom, tmp_path):
             expect(listed(page, "fetched")).to_have_count(1, timeout=MINUTE)
             listed(page, "fetched").first.locator(".item_status button", has_text="Submit").click()
             expect(listed(page, "submitted")).to_have_count(1, timeout=MINUTE)
-            shot(page, f"submitted-{user}")
+            shot(page, f"{label}-submitted")
 
         # d. collect, e. grade, f. release the feedback: the instructor's commands, in the course folder
         room.instructor_runs(NBGRADER, "collect", LESSON)
-        room.instructor_runs(COMPATLAB, "grade", f"{room.course}/submitted", "--out", f"{room.course}/graded")
+        room.instructor_runs(COMPATLAB, "grade", "submitted", "--out", "graded")
         room.instructor_runs(NBGRADER, "release_feedback", LESSON)
         released = as_user(room.instructor, "ls", f"{EXCHANGE}/compatlab/feedback").stdout.split()
         assert len(released) == len(who), (
@@ -236,7 +251,7 @@ def test_a_lesson_goes_round_the_classroom(classroom: Classroom, tmp_path):
             page.locator(".jp-DirListing-item", has_text=f"{LESSON}.html").dblclick()
             frame = page.frame_locator(".jp-HTMLViewer iframe")
             expect(frame.locator("body")).to_contain_text(f"{ANSWERS[answer][1]:g} of 15 points", timeout=MINUTE)
-            shot(page, f"feedback-{user}")
+            shot(page, f"{SHOT_NAMES[answer]}-feedback")
             found = as_user(user, "sh", "-c", f'cat "$HOME/{LESSON}"/feedback/*/{LESSON}.html').stdout.decode()
             assert f"<strong>{ANSWERS[answer][1]:g} of 15 points</strong>" in found
             leaked = [line for line in hidden if line in found]

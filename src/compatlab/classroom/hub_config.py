@@ -1,6 +1,7 @@
 """The hub's configuration, written from one template with every value explained. Each fact about
 JupyterHub below was read in jupyterhub 6.1.1's source (file names given)."""
 
+import json
 import subprocess
 from dataclasses import dataclass
 
@@ -21,36 +22,37 @@ c.JupyterHub.hub_port = {hub_port}
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
 # npm's configurable-http-proxy, installed in a folder of its own: an absolute command, so the
 # hub never looks for a global one (proxy.py's default is the bare name on PATH).
-c.ConfigurableHTTPProxy.command = [{chp!r}]
+c.ConfigurableHTTPProxy.command = {chp}
 
 # The hub's state beside this file, root's alone (0700): otherwise they land in the working folder.
 c.JupyterHub.db_url = "sqlite:///{state}/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = "{state}/jupyterhub_cookie_secret"  # the hub refuses one others can read
-c.JupyterHub.pid_file = {pid!r}  # `classroom down` stops the hub by it
+c.JupyterHub.pid_file = {pid}  # `classroom down` stops the hub by it
 
 # Real Unix passwords through PAM (set by `up` with chpasswd). Whoever is in the group
-# {group!r} may log in, so a learner added by a later `up` needs no restart
-# (LocalAuthenticator.allowed_groups, auth.py). Nobody is a hub admin.
+# {group} may log in, so a learner added by a later `up` needs no restart
+# (LocalAuthenticator.allowed_groups, auth.py). Nobody is a hub admin: an admin could open
+# every learner's server.
 c.JupyterHub.authenticator_class = "pam"
-c.PAMAuthenticator.allowed_groups = {{{group!r}}}
+c.PAMAuthenticator.allowed_groups = {{{group}}}
 
 # One process per user under their own UID: nbgrader's exchange keeps learners apart by UID
 # (SimpleLocalProcessSpawner would run everyone as one).
 c.JupyterHub.spawner_class = "localprocess"
-c.Spawner.cmd = [{singleuser!r}]
+c.Spawner.cmd = {singleuser}
 c.Spawner.default_url = "/lab"
 c.Spawner.http_timeout = c.Spawner.start_timeout = 120  # JupyterLab's first start on 2 cores
 # The hub runs from root's environment: LocalProcessSpawner would pass its PATH, PYTHONPATH and
 # VIRTUAL_ENV on (env_keep, spawner.py), which point into /root. Keep only the locale.
 c.LocalProcessSpawner.env_keep = ["LANG", "LC_ALL"]
-c.Spawner.environment = {{"PATH": {path!r}}}
+c.Spawner.environment = {{"PATH": {path}}}
 
-INSTRUCTOR = {instructor!r}
+INSTRUCTOR = {instructor}
 BY_ROLE = {{
     # the course folder (solutions, hidden tests, gradebook): COMPATLAB_COURSE for compatlab
-    "instructor": {instructor_env!r},
+    "instructor": {instructor_env},
     # the learner's JupyterLab (no formgrader, no course list, no news) and check()'s grader
-    "learner": {learner_env!r},
+    "learner": {learner_env},
 }}
 
 
@@ -70,9 +72,9 @@ SERVICE = '''\
 c.JupyterHub.services = [{{
     "name": "compatlab-check",
     "url": "http://127.0.0.1:{check_port}",
-    "command": [{compatlab!r}, "check-service", "--host", "127.0.0.1", "--port", "{check_port}"],
+    "command": [{compatlab}, "check-service", "--host", "127.0.0.1", "--port", "{check_port}"],
     "user": INSTRUCTOR,
-    "environment": {service_env!r},
+    "environment": {service_env},
 }}]
 '''
 
@@ -94,12 +96,18 @@ def render(instructor: str, course: str, ports: Ports, check_service: bool) -> s
     service = "# No check service: this kit has no `compatlab check-service`.\n"
     if check_service:
         learner_env["COMPATLAB_CHECK_URL"] = f"http://127.0.0.1:{ports.check}"
-        service = SERVICE.format(check_port=ports.check, compatlab=compatlab,
-                                 service_env={"COMPATLAB_COURSE": course, "PATH": path})
+        service = SERVICE.format(check_port=ports.check, compatlab=q(compatlab),
+                                 service_env=q({"COMPATLAB_COURSE": course, "PATH": path}))
     return TEMPLATE.format(
-        port=ports.public, hub_port=ports.hub, proxy_api_port=ports.proxy_api, chp=str(CHP), state=STATE,
-        pid=str(HUB_PID), group=GROUP, singleuser=f"{VENV}/bin/jupyterhub-singleuser", path=path,
-        instructor=instructor, instructor_env={"COMPATLAB_COURSE": course}, learner_env=learner_env, service=service)
+        port=ports.public, hub_port=ports.hub, proxy_api_port=ports.proxy_api, chp=q([str(CHP)]), state=STATE,
+        pid=q(str(HUB_PID)), group=q(GROUP), singleuser=q([f"{VENV}/bin/jupyterhub-singleuser"]), path=q(path),
+        instructor=q(instructor), instructor_env=q({"COMPATLAB_COURSE": course}), learner_env=q(learner_env),
+        service=service)
+
+
+def q(value) -> str:
+    """A value as Python source (JSON's strings, lists and dicts are Python's too)."""
+    return json.dumps(value)
 
 
 def has_check_service() -> bool:

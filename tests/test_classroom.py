@@ -192,8 +192,12 @@ def test_a_lesson_goes_round_the_classroom(classroom: Classroom, tmp_path):
         row = page.locator("tr", has=page.locator("td.name", has_text=LESSON))
         expect(row).to_have_count(1, timeout=MINUTE)
         row.locator("td.release a").click()
-        expect(page.locator("#success-modal")).to_contain_text(f"Successfully released '{LESSON}'", timeout=MINUTE)
+        modal = page.locator("#success-modal")
+        expect(modal).to_contain_text(f"Successfully released '{LESSON}'", timeout=MINUTE)
+        expect(modal).to_be_visible()
         shot(page, "0-instructor-released")
+        modal.get_by_role("button", name="OK").click()
+        expect(row.locator("td.status")).to_contain_text("released")
         page.context.close()
         pages = {}
         for answer, user in who.items():

@@ -30,6 +30,13 @@ def _write_private(path, text: str) -> None:
     path.write_text(text)
 
 
+def _ask(question: str) -> str:
+    try:
+        return input(question).strip().lower()
+    except EOFError:  # no terminal to answer from
+        return ""
+
+
 def _needs_root() -> int | None:
     if os.geteuid() != 0:
         print("error: a classroom makes Unix accounts and runs the hub as root: run it as root", file=sys.stderr)
@@ -91,8 +98,8 @@ def run_down(remove: bool, yes: bool) -> int:
           + "".join(f"  the account {name} and its home\n" for name in doomed)
           + f"  {OPT} (the kit, its venv, the proxy)\n  {EXCHANGE.parent} (the exchange: every submission and feedback)\n"
           + f"  {STATE} (the hub's database, the passwords)")
-    if not yes and input("Delete all this? [y/N] ").strip().lower() != "y":
-        print("Nothing deleted.")
+    if not yes and _ask("Delete all this? [y/N] ") != "y":
+        print("Nothing deleted (--yes deletes without asking).")
         return 1
     accounts.remove(doomed)
     subprocess.run(["groupdel", accounts.GROUP], check=False, stderr=subprocess.DEVNULL)

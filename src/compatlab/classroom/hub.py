@@ -4,6 +4,7 @@ and cleanup_proxy default to True, app.py)."""
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -27,23 +28,38 @@ def running_pid() -> int | None:
     return pid if b"jupyterhub" in command else None  # a reused pid is someone else's process
 
 
+def _port_taken(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as node's listen does: only a listener counts
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def start(port: int, timeout: float = 120) -> int:
+    if _port_taken(port):
+        raise HubError(f"127.0.0.1:{port} is taken by another program: choose another port with --port")
     log = open(HUB_LOG, "ab")  # noqa: SIM115 -- the hub's own stdout and stderr, for as long as it runs
     hub = subprocess.Popen([str(VENV / "bin" / "jupyterhub"), "-f", str(HUB_CONFIG)], cwd=STATE, stdin=subprocess.DEVNULL,
                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                            env={"PATH": f"{VENV}/bin:/usr/bin:/bin", "LANG": os.environ.get("LANG", "C.UTF-8")})
     url = f"http://127.0.0.1:{port}/hub/api/"  # its version, once the hub and the proxy both answer
-    deadline = time.monotonic() + timeout
+    deadline, last = time.monotonic() + timeout, "nothing"
     while time.monotonic() < deadline:
         if hub.poll() is not None:
             raise HubError(f"the hub exited ({hub.returncode}); its log, {HUB_LOG}, ends:\n{tail(HUB_LOG)}")
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            reply = httpx.get(url, timeout=2)
+            if reply.status_code == 200:
                 return hub.pid
-        except httpx.HTTPError:
-            pass
+            last = f"HTTP {reply.status_code}"
+        except httpx.HTTPError as exc:
+            last = f"{type(exc).__name__}: {exc}"
         time.sleep(0.25)
-    raise HubError(f"the hub did not answer at {url} within {timeout:.0f} s; {HUB_LOG} ends:\n{tail(HUB_LOG)}")
+    raise HubError(f"the hub did not answer at {url} within {timeout:.0f} s (last: {last}); "
+                   f"{HUB_LOG} ends:\n{tail(HUB_LOG)}")
 
 
 def stop(timeout: float = 60) -> bool:

@@ -61,8 +61,12 @@ def run_up(instructor: str, learners: list[str], port: int) -> int:
     STATE.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(STATE, 0o700)
     print(f"Installing the kit for every user in {OPT} …", flush=True)
-    install.install()
-    exchange.ensure()
+    try:
+        install.install()
+        exchange.ensure()
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     passwords = accounts.ensure(people, _read_passwords())
     _write_private(PASSWORDS, "".join(f"{name}:{pw}\n" for name, pw in sorted(passwords.items())))
     course, made = course_folder.ensure(instructor, people[0].home)

@@ -19,7 +19,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 # solutions/: the masters; data/sample-class/: answers right and wrong; tests/: they read both.
 LEFT_OUT_AT_TOP = {"solutions", "tests", ".git", ".venv", "build", "work"}
 LEFT_OUT_ANYWHERE = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache", ".ipynb_checkpoints")
-# One line per venv, read by every nbgrader command run with it (sys.prefix/etc/jupyter).
+# The venv's own nbgrader settings, read by every nbgrader command run with it (sys.prefix/etc/jupyter).
 NBGRADER_SYSTEM_CONFIG = f'''\
 # Written by `compatlab classroom up`: what every user's nbgrader shares.
 c = get_config()  # noqa: F821
@@ -39,7 +39,8 @@ def _ignore(folder: str, names: list[str]) -> set[str]:
 
 
 def copy_kit() -> None:
-    """A fresh copy each `up`, swapped in whole, so a file removed from the project goes too."""
+    """A fresh copy each `up`, swapped in whole, so a file removed from the project goes too.
+    Running servers import from it (an editable install): the swap is two renames."""
     if REPO == KIT:
         raise RuntimeError(f"run `compatlab classroom up` from the project, not from {KIT}")
     fresh, old = KIT.with_name("kit.new"), KIT.with_name("kit.old")

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from compatlab.classroom.paths import EXCHANGE, PASSWORDS, STATE
+from compatlab.classroom.paths import CHECK_SOCKET, EXCHANGE, PASSWORDS, STATE
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -271,6 +271,9 @@ def test_a_lesson_goes_round_the_classroom(classroom: Classroom, tmp_path):
                  f"{room.course}/graded/feedback/{b}"]:
         denied = as_user(a, "ls", path, check=False)
         assert denied.returncode != 0 and b"Permission denied" in denied.stderr, f"{a} can read {path}"
+    # nor answer in the check service's place: its socket's folder is root's alone
+    squat = as_user(a, "sh", "-c", f"touch {CHECK_SOCKET.parent}/check.sock.mine", check=False)
+    assert squat.returncode != 0 and b"Permission denied" in squat.stderr, squat
 
     # h. the classroom's scores are `compatlab grade`'s on the same notebooks, graded directly here
     graded = scores(as_user(room.instructor, "cat", f"{room.course}/graded/grades.csv").stdout.decode())

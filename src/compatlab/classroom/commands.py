@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from compatlab.classroom import accounts, course_folder, exchange, hub, hub_config, install
-from compatlab.classroom.paths import EXCHANGE, HUB_CONFIG, OPT, PASSWORDS, ROSTER, STATE
+from compatlab.classroom.paths import CHECK_SOCKET, EXCHANGE, HUB_CONFIG, OPT, PASSWORDS, ROSTER, STATE
 
 
 def _free_port() -> int:
@@ -73,11 +73,8 @@ def run_up(instructor: str, learners: list[str], port: int) -> int:
     print(f"The instructor's course folder: {course}" + ("" if made else " (kept as it was)"))
     every_learner = sorted(set(roster.get("learners", [])) | set(learners))
     if hub.running_pid() is None:
-        ports = hub_config.Ports(public=port, hub=_free_port(), proxy_api=_free_port(), check=_free_port())
-        checking = hub_config.has_check_service()
-        if not checking:
-            print("note: this kit has no `compatlab check-service`: learners' check() cannot use the hidden tests")
-        _write_private(HUB_CONFIG, hub_config.render(instructor, str(course), ports, checking))
+        ports = hub_config.Ports(public=port, hub=_free_port(), proxy_api=_free_port())
+        _write_private(HUB_CONFIG, hub_config.render(instructor, str(course), ports))
         print("Starting JupyterHub …", flush=True)
         try:
             hub.start(port)
@@ -101,14 +98,14 @@ def run_down(remove: bool, yes: bool) -> int:
     print("This deletes:\n"
           + "".join(f"  the account {name} and its home\n" for name in doomed)
           + f"  {OPT} (the kit, its venv, the proxy)\n  {EXCHANGE.parent} (the exchange: every submission and feedback)\n"
-          + f"  {STATE} (the hub's database, the passwords)")
+          + f"  {STATE} (the hub's database, the passwords)\n  {CHECK_SOCKET.parent} (the check service's socket)")
     if not yes and _ask("Delete all this? [y/N] ") != "y":
         print("Nothing deleted (--yes deletes without asking).")
         return 1
     accounts.remove(doomed)
     subprocess.run(["groupdel", accounts.GROUP], check=False, stderr=subprocess.DEVNULL)
     exchange.remove()
-    for folder in (OPT, STATE):
+    for folder in (OPT, STATE, CHECK_SOCKET.parent):
         shutil.rmtree(folder, ignore_errors=True)
     print("Deleted.")
     return 0

@@ -36,6 +36,10 @@ c.CourseDirectory.feedback_directory = "graded/nbgrader/feedback"
 c.CourseDirectory.db_url = "sqlite:///{root}/graded/nbgrader/gradebook.db"
 os.makedirs({root!r} + "/graded/nbgrader", exist_ok=True)  # sqlite makes the file, not its folder
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py", "*.ipynb.orig"]
+# formgrader's Autograde (student code outside the sandbox) and Generate feedback (hidden tests in
+# the page) refuse here, saying what to run instead (compatlab/grader/refusals.py)
+c.Autograde.sanitize_preprocessors = ["compatlab.grader.refusals.UseCompatlabGrade"]
+c.GenerateFeedback.preprocessors = ["compatlab.grader.refusals.UseCompatlabFeedback"]
 '''
 
 

@@ -2,11 +2,10 @@
 JupyterHub below was read in jupyterhub 6.1.1's source (file names given)."""
 
 import json
-import subprocess
 from dataclasses import dataclass
 
 from compatlab.classroom.accounts import GROUP
-from compatlab.classroom.paths import CHP, HUB_PID, KIT, STATE, VENV
+from compatlab.classroom.paths import CHECK_SOCKET, CHP, HUB_PID, KIT, STATE, VENV
 
 TEMPLATE = '''\
 # Written by `compatlab classroom up` (src/compatlab/classroom/hub_config.py); rewritten at each
@@ -67,13 +66,14 @@ c.Spawner.pre_spawn_hook = by_role
 
 SERVICE = '''\
 # check() in a learner's notebook posts it here: the service grades it with the hidden tests,
-# which learners cannot read, as the instructor. The hub starts it as that user, restarts it if
-# it stops, and stops it with the hub (services/service.py).
+# which learners cannot read. It runs as root (the hub's user), so each check gets the grader's
+# own sandbox users, control group and slots, and reads a copy of the instructor's course made
+# for that check. It listens on a Unix socket in a folder only root can write, so no learner can
+# take its place; it asks the hub whose token each caller sent. No "url": the proxy has nothing
+# to route. The hub starts it, restarts it if it stops, and stops it with the hub (services/service.py).
 c.JupyterHub.services = [{{
     "name": "compatlab-check",
-    "url": "http://127.0.0.1:{check_port}",
-    "command": [{compatlab}, "check-service", "--host", "127.0.0.1", "--port", "{check_port}"],
-    "user": INSTRUCTOR,
+    "command": [{compatlab}, "check-service", "--socket", "{socket}"],
     "environment": {service_env},
 }}]
 '''
@@ -84,20 +84,15 @@ class Ports:
     public: int  # where people log in
     hub: int  # the hub's API, for servers and services
     proxy_api: int
-    check: int  # the check service
 
 
-def render(instructor: str, course: str, ports: Ports, check_service: bool) -> str:
-    """`check_service`: whether the installed kit has `compatlab check-service`; without it a
-    learner's check() grades in their own kernel, without the hidden tests it cannot read."""
+def render(instructor: str, course: str, ports: Ports) -> str:
     path = f"{VENV}/bin:/usr/local/bin:/usr/bin:/bin"
     compatlab = f"{VENV}/bin/compatlab"
-    learner_env = {"JUPYTER_CONFIG_PATH": f"{KIT}/src/compatlab/learner_config"}
-    service = "# No check service: this kit has no `compatlab check-service`.\n"
-    if check_service:
-        learner_env["COMPATLAB_CHECK_URL"] = f"http://127.0.0.1:{ports.check}"
-        service = SERVICE.format(check_port=ports.check, compatlab=q(compatlab),
-                                 service_env=q({"COMPATLAB_COURSE": course, "PATH": path}))
+    learner_env = {"JUPYTER_CONFIG_PATH": f"{KIT}/src/compatlab/learner_config",
+                   "COMPATLAB_CHECK_URL": f"unix:{CHECK_SOCKET}"}
+    service = SERVICE.format(socket=CHECK_SOCKET, compatlab=q(compatlab),
+                             service_env=q({"COMPATLAB_COURSE": course, "PATH": path}))
     return TEMPLATE.format(
         port=ports.public, hub_port=ports.hub, proxy_api_port=ports.proxy_api, chp=q([str(CHP)]), state=STATE,
         pid=q(str(HUB_PID)), group=q(GROUP), singleuser=q([f"{VENV}/bin/jupyterhub-singleuser"]), path=q(path),
@@ -108,7 +103,3 @@ def render(instructor: str, course: str, ports: Ports, check_service: bool) -> s
 def q(value) -> str:
     """A value as Python source (JSON's strings, lists and dicts are Python's too)."""
     return json.dumps(value)
-
-
-def has_check_service() -> bool:
-    return subprocess.run([f"{VENV}/bin/compatlab", "check-service", "--help"], capture_output=True).returncode == 0

@@ -17,6 +17,10 @@ VENV = OPT / "venv"
 PROXY = OPT / "proxy"
 CHP = PROXY / "node_modules" / ".bin" / "configurable-http-proxy"
 
+# The check service's Unix socket, in a folder only root can write: no learner can answer in its
+# place (and collect the tokens check() sends) while it is down, as on a loopback port.
+CHECK_SOCKET = Path("/run/compatlab-classroom/check.sock")
+
 # nbgrader's exchange: everyone writes (1777, root's); nbgrader sets the modes below it.
 EXCHANGE = Path("/srv/compatlab/exchange")
 COURSE_ID = "compatlab"

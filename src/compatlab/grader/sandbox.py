@@ -318,6 +318,14 @@ def kernel_env(sandbox: Sandbox, grader_env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def complete_job(sandbox: Sandbox, job: dict, grader_env: dict[str, str]) -> dict:
+    """The job with this machine's part filled in: the kernel's prefix (its users, its rlimits),
+    its environment (`grader_env`'s allowlisted variables, this machine's engines) and the
+    engines' ports, which the kernel must not take for itself."""
+    return {**job, "kernel": {"prefix": kernel_prefix(sandbox), "env": kernel_env(sandbox, grader_env),
+                              "reserved_ports": list(sandbox.bridges)}}
+
+
 # ---------------------------------------------------------------- one run
 
 

@@ -28,7 +28,6 @@ Dask moves pickles: whoever reaches the scheduler can run code on every worker. 
 instructor's machines may reach it (README, "Courses bigger than one machine"; Dask's TLS).
 """
 
-import asyncio
 import hashlib
 import json
 import os
@@ -103,8 +102,11 @@ class SandboxPlugin(WorkerPlugin):
         threads = worker.state.nthreads
         self.refused = self.check()
         if not self.refused:
+            # on the worker's main thread, though it blocks its event loop for a second or two (no
+            # task runs yet): the engines and relays die with the thread that started them
+            # (PR_SET_PDEATHSIG, bwrap --die-with-parent), so not in a pool's thread
             try:
-                await asyncio.get_running_loop().run_in_executor(None, self.start, threads)
+                self.start(threads)
             except Exception as exc:  # noqa: BLE001 -- said on the coordinator's console, not raised
                 self.refused = f"its set-up failed: {type(exc).__name__}: {exc}"
                 self.stop()
@@ -112,8 +114,11 @@ class SandboxPlugin(WorkerPlugin):
 
     def check(self) -> str:
         """Why this worker cannot grade for this coordinator, or ""."""
-        if problem := sandbox.unavailable():
-            return f"cannot sandbox student code: {problem}"
+        if missing := sandbox.missing_tools():
+            return (f"{', '.join(missing)} not found: install them on this worker (`make sandbox`, or "
+                    "`apt-get install bubblewrap util-linux`)")
+        if problem := sandbox.unavailable():  # the local grader's advice (--no-sandbox) is not for a worker
+            return f"cannot sandbox student code: {problem.removesuffix('; grade with --no-sandbox')}"
         mine = kit_identity()
         if mine["version"] != self.expected["version"]:
             return (f"compatlab {mine['version']} is installed, the coordinator has {self.expected['version']}: "
@@ -291,5 +296,7 @@ def _outcome(reply, limits: sandbox.Limits) -> sandbox.Outcome:
     cap = 2 * limits.notebook_output_bytes + 64 * 2**20
     if len(result) > cap:
         return sandbox.Outcome(b"", log[:LOG_CAP], f"the worker's result was larger than {cap:,} bytes")
-    where = f"[compatlab grader: ran on {str(reply.get('worker'))[:200]}]\n".encode()
+    seconds = reply.get("seconds")
+    took = f" in {seconds:.2f} s" if isinstance(seconds, float) else ""
+    where = f"[compatlab grader: ran on {str(reply.get('worker'))[:200]}{took}]\n".encode()
     return sandbox.Outcome(result, where + log[:LOG_CAP], problem[:2000])

@@ -158,7 +158,7 @@ def test_a_worker_killed_mid_run_loses_no_submission(dask_cluster, graded, tmp_p
 
 def test_a_task_that_fails_twice_is_a_reason_not_an_exception(dask_cluster):
     said = []
-    assert cluster.connect(dask_cluster.address, said.append) == 2  # set up already, or now
+    assert cluster.connect(dask_cluster.address, said.append) >= 1  # set up already (one may have been killed)
     assert [line.split(" refused: ")[1] for line in said] == [
         "bwrap, setpriv, prlimit not found: install them on this worker (`make sandbox`, or `apt-get install "
         "bubblewrap util-linux`)"]

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # nbgrader shells out to alembic, so the venv's bin/ must be on PATH for everything we run.
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: install real browser sandbox demo test lab release tour doctor engine bench clean
+.PHONY: install real browser sandbox classroom-deps classroom classroom-down demo test lab release tour doctor engine bench clean
 
 install: $(STAMP)
 
@@ -42,13 +42,28 @@ sandbox:           ## Debian's bubblewrap, for sandboxed grading
 	@command -v bwrap >/dev/null || { $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends bubblewrap; }
 
+# A classroom (README, "Running a classroom") needs Debian's python3 with venv (the learners'
+# venv in /opt/compatlab) and npm (configurable-http-proxy 5, which wants Node.js 20 or newer).
+classroom-deps:    ## Debian's python3-venv and npm, for `make classroom` and its test
+	@/usr/bin/python3 -c 'import ensurepip' 2>/dev/null && command -v npm >/dev/null || { $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends python3-venv \
+	  $$(command -v npm >/dev/null || echo npm); }
+
+# As root. ARGS go to `compatlab classroom up`: make classroom ARGS="--learners alice,bob --port 8000"
+classroom: install classroom-deps sandbox ## JupyterHub on 127.0.0.1:8000 with the kit for every user (as root)
+	$(RUN) $(BIN)/compatlab classroom up $(ARGS)
+
+# ARGS="--remove" also deletes the accounts, /opt/compatlab and the exchange (it asks first)
+classroom-down:    ## stop the classroom's hub, its proxy and every server
+	$(RUN) $(BIN)/compatlab classroom down $(ARGS)
+
 demo: install sandbox ## the main job: autograde data/sample-class, report under build/demo
 	$(RUN) $(BIN)/compatlab demo
 
 # Two xdist workers, each given whole files (their module fixtures are made once), the longest
 # first (tests/conftest.py): while one grades a class, the other runs what mostly waits (time
 # limits, the browser, the real model). The sample class is graded once for both (`graded`).
-test: install real browser sandbox ## the whole suite, the real-engine and browser tests included
+test: install real browser sandbox classroom-deps ## the whole suite, the real-engine and browser tests included
 	$(RUN) $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # ARGS go to `compatlab lab`: make lab ARGS="--port 9999 --no-browser"

@@ -204,42 +204,47 @@ def _free_port() -> int:
 
 @pytest.fixture
 def check_service():
-    """`compatlab check-service` in a process of its own; yields a function that starts one."""
+    """`compatlab check-service` in a process of its own; yields a function that starts one (on
+    a Unix socket when given one) and returns an httpx client for it."""
     import os
     import time
 
     import httpx
 
-    started = []
+    started, clients = [], []
 
-    def start(*args: str, env: dict | None = None) -> str:
-        port = _free_port()
-        started.append(subprocess.Popen([sys.executable, "-m", "compatlab", "check-service", "--port", str(port), *args],
+    def start(*args: str, env: dict | None = None, socket_path=None) -> httpx.Client:
+        where = ["--socket", str(socket_path)] if socket_path else ["--port", str(port := _free_port())]
+        started.append(subprocess.Popen([sys.executable, "-m", "compatlab", "check-service", *where, *args],
                                         cwd=REPO, env={**os.environ, **(env or {})},
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
-        url = f"http://127.0.0.1:{port}"
+        client = httpx.Client(transport=httpx.HTTPTransport(uds=str(socket_path)), base_url="http://check",
+                              timeout=900) if socket_path else httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                                                                              timeout=900)
+        clients.append(client)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and started[-1].poll() is None:
             try:
-                httpx.get(url, timeout=1)
-                return url
+                client.get("/")
+                return client
             except httpx.HTTPError:
                 time.sleep(0.2)
         raise AssertionError(f"the check service did not start: {started[-1].stderr.read()[-2000:]}")
 
     yield start
+    for client in clients:
+        client.close()
     for process in started:
         process.terminate()
         process.wait(10)
 
 
 def test_the_check_service_gives_a_posted_notebook_the_verdicts_check_gives(check_service, tmp_path, monkeypatch, capsys):
-    import httpx
-
-    url = check_service("--no-hub")
+    socket_path = tmp_path / "service" / "check.sock"  # a folder only this user can write: nobody takes its place
+    service = check_service("--no-hub", socket_path=socket_path)
+    assert stat.S_IMODE(socket_path.parent.stat().st_mode) == 0o755
     path = SAMPLE / "usage-zero-is-missing" / "tolerant-client" / "tolerant-client.ipynb"
-    reply = httpx.post(f"{url}/check", params={"notebook": path.name, "folder": "tolerant-client"},
-                       content=path.read_bytes(), timeout=900)
+    reply = service.post("/check", params={"notebook": path.name, "folder": "tolerant-client"}, content=path.read_bytes())
     assert reply.status_code == 200, reply.text
     report = reply.json()
     assert report["status"] == "graded" and report["hidden_tests"] and (report["score"], report["max_score"]) == (13, 15)
@@ -251,32 +256,72 @@ def test_the_check_service_gives_a_posted_notebook_the_verdicts_check_gives(chec
     mine = tmp_path / "tolerant-client" / "tolerant-client.ipynb"
     mine.parent.mkdir()
     shutil.copy(path, mine)
-    monkeypatch.setenv(selfcheck.SERVICE_VARIABLE, url)
+    monkeypatch.setenv(selfcheck.SERVICE_VARIABLE, f"unix:{socket_path}")
     selfcheck.check(exercise="read_usage", notebook=str(mine))
     shown = capsys.readouterr().out
     assert "✗ test_read_usage" in shown and "13 of 15 points" in shown and "test_content_text" not in shown, shown
+    # a folder others can write is refused: a learner could put a socket of their own there
+    crowded = tmp_path / "crowded"
+    crowded.mkdir(mode=0o777)
+    crowded.chmod(0o777)
+    result = compatlab("check-service", "--no-hub", "--socket", str(crowded / "check.sock"))
+    assert result.returncode == 2 and "nobody else can write" in result.stderr
 
 
-def test_the_check_service_refuses_what_it_cannot_check_in_words(check_service, monkeypatch, capsys):
-    import httpx
+def test_check_in_a_classroom_says_so_when_the_service_does_not_answer_as_one(tmp_path, monkeypatch, capsys):
+    from compatlab import selfcheck
 
-    url = check_service("--no-hub")
+    mine = tmp_path / "first-contact.ipynb"
+    shutil.copy(SAMPLE / "reference-solution" / "first-contact" / "first-contact.ipynb", mine)
+    monkeypatch.setenv(selfcheck.SERVICE_VARIABLE, f"unix:{tmp_path / 'nobody-here.sock'}")
+    selfcheck.check(notebook=str(mine))
+    assert "did not answer" in capsys.readouterr().out
+    monkeypatch.setenv(selfcheck.SERVICE_VARIABLE, f"http://127.0.0.1:{_free_port()}")
+    selfcheck.check(notebook=str(mine))
+    assert "did not answer" in capsys.readouterr().out
+
+
+def test_the_check_service_refuses_what_it_cannot_check_in_words(check_service):
+    service = check_service("--no-hub")
     path = SAMPLE / "usage-zero-is-missing" / "tolerant-client" / "tolerant-client.ipynb"
     for params, body, status, says in (
             ({"notebook": "../../etc/passwd"}, b"{}", 400, "file name ending in .ipynb"),
             ({"notebook": "x.ipynb", "folder": "a/b"}, b"{}", 400, "folder a folder's name"),
+            ({"notebook": "x.ipynb", "folder": ".."}, b"{}", 400, "not starting with a dot"),
             ({"notebook": "x.ipynb", "exercise": "x; rm"}, b"{}", 400, "exercise's name"),
             ({"notebook": "x.ipynb"}, b"x" * (20 * 2**20 + 1), 413, "20 MB limit"),
             ({"notebook": "mine.ipynb"}, path.read_bytes(), 400, "cannot tell which lesson"),
             ({"notebook": "tolerant-client.ipynb"}, b"not json", 200, "not valid JSON")):
-        reply = httpx.post(f"{url}/check", params=params, content=body, timeout=900)
+        reply = service.post("/check", params=params, content=body)
         assert reply.status_code == status and says in reply.text, (params, reply.status_code, reply.text[:500])
+    assert service.post("/check", params={"notebook": "x" * 20_000 + ".ipynb"}, content=b"{}").status_code == 400
     # in a classroom, only a hub user's token is let in (here the hub does not answer at all)
     hub = check_service(env={"JUPYTERHUB_API_URL": f"http://127.0.0.1:{_free_port()}/hub/api"})
-    reply = httpx.post(f"{hub}/check", params={"notebook": path.name}, content=path.read_bytes())
+    reply = hub.post("/check", params={"notebook": path.name}, content=path.read_bytes())
     assert reply.status_code == 401 and "JUPYTERHUB_API_TOKEN" in reply.json()["error"]
-    reply = httpx.post(f"{hub}/check", params={"notebook": path.name}, content=path.read_bytes(),
-                       headers={"Authorization": "token forged"})
+    reply = hub.post("/check", params={"notebook": path.name}, content=path.read_bytes(),
+                     headers={"Authorization": "token forged"})
     assert reply.status_code == 403 and "does not know this token" in reply.json()["error"]
     result = compatlab("check-service", "--port", "0")  # no hub to ask, and not told there is none
     assert result.returncode == 2 and "JUPYTERHUB_API_URL is not set" in result.stderr
+
+
+def test_a_learner_holding_an_upload_open_holds_only_their_own_turn(check_service):
+    """The one check per learner is claimed before the body is read: a body trickling in (or
+    never finished) holds that learner's turn, not the service's memory or other learners'."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    service = check_service("--no-hub")
+    where = urlsplit(str(service.base_url))
+    with socket.create_connection((where.hostname, where.port)) as slow:
+        slow.sendall(b"POST /check?notebook=first-contact.ipynb HTTP/1.1\r\nHost: check\r\n"
+                     b"Content-Length: 20000000\r\n\r\n" + b"{" * 1000)
+        # a probe over the size limit: refused at once (413) whenever it gets the turn itself
+        deadline = time.monotonic() + 10
+        while (reply := service.post("/check", params={"notebook": "first-contact.ipynb"},
+                                     content=b"x" * (20 * 2**20 + 1))).status_code != 409:
+            assert reply.status_code == 413 and time.monotonic() < deadline, reply.text
+        assert "a check of yours is running already" in reply.json()["error"]
+    assert service.get("/").status_code == 200

@@ -184,8 +184,9 @@ def test_manual_grades_survive_a_changed_master_and_a_subset_keeps_everyone(clas
     grades = _grades(client, "bob")
     assert (grades["test_parse_ndjson"]["manual_score"], grades["test_parse_ndjson"]["extra_credit"]) == (1.0, 0.5)
     assert grades[comment]["manual_comment"] == "Close: a line cut short must raise."
-    saved = json.loads((out / "manual-grades.json").read_text())["marks"]
-    assert {m["cell"] for m in saved} == {"test_parse_ndjson", comment.removeprefix("comment:")}
+    [carried] = json.loads((out / "manual-grades.json").read_text())["carry_overs"]
+    assert {m["cell"] for m in carried["kept"]} == {"test_parse_ndjson", comment.removeprefix("comment:")}
+    assert carried["lost"] == [] and not (out / "manual-grades-pending.json").exists()
     # a subset: only ann, changed, is graded; bob keeps his grade, manual marks and feedback
     shutil.copy(WRONG, folder / "ann" / LESSON)
     done = compatlab_grade(str(folder), "--out", str(out), "--student", "ann", course=course)
@@ -193,6 +194,17 @@ def test_manual_grades_survive_a_changed_master_and_a_subset_keeps_everyone(clas
     assert (float(graded["ann"]["score"]), float(graded["bob"]["score"])) == (13.0, 14.5), graded
     assert (out / "feedback" / "bob" / LESSON / f"{LESSON}.html").is_file()
     assert "1 of those are not in this run" in done.stdout
+    # formgrader's own Autograde (student code outside the sandbox) and Generate feedback (hidden
+    # tests in the page) refuse, saying what to run; the next compatlab run regrades what the
+    # refused autograde removed, manual marks and all
+    done = client.post(f"/formgrader/api/submission/{LESSON}/bob/autograde").json()
+    assert not done["success"] and "outside compatlab's sandbox" in json.dumps(done), done
+    done = client.post(f"/formgrader/api/assignment/{LESSON}/generate_feedback").json()
+    assert not done["success"] and "shows the hidden tests" in json.dumps(done), done
+    assert not [line for page in (out / "nbgrader").rglob("*.html") for line in hidden_lines() if line in page.read_text()]
+    compatlab_grade(str(folder), "--out", str(out), "--student", "ann", course=course)
+    assert float(rows(out / "grades.csv")["bob"]["score"]) == 14.5
+    assert (out / "nbgrader" / "autograded" / "bob" / LESSON / f"{LESSON}.ipynb").is_file()
     compatlab_grade(str(folder), "--out", str(out), "--student", "carol", course=course, expect=2)
     compatlab_grade(str(folder), "--out", str(out), "--assignment", "tolerant-client", course=course, expect=2)
     # LMS exports: one row per learner, one column per lesson
@@ -203,6 +215,34 @@ def test_manual_grades_survive_a_changed_master_and_a_subset_keeps_everyone(clas
     assert {row[3]: row[5] for row in canvas[2:]} == {"ann": "13", "bob": "14.5"}
     with open(out / "lms-moodle.csv", newline="") as handle:
         assert list(csv.reader(handle)) == [["Username", "Email address", LESSON], ["ann", "", "13"], ["bob", "", "14.5"]]
+
+
+def test_a_regrade_stopped_midway_loses_no_manual_grade_or_due_date(class_of_two):
+    """The master changes, and the run that regrades it fails after the lesson was taken out of
+    the gradebook (here: a master nbgrader cannot prepare): the marks and the due date wait in
+    manual-grades-pending.json, and the next good run puts them back."""
+    from compatlab.grader.gradebook import open_gradebook
+
+    course, folder = class_of_two
+    out = folder.parent / "graded"
+    compatlab_grade(str(folder), "--out", str(out), "--due", f"{LESSON}=2026-03-01 10:00 UTC", course=course)
+    url = f"sqlite:///{out / 'nbgrader' / 'gradebook.db'}"
+    with open_gradebook(url, "compatlab") as gradebook:
+        gradebook.find_grade("test_parse_ndjson", LESSON, LESSON, "bob").manual_score = 2.0
+        gradebook.db.commit()
+    master = course / "solutions" / LESSON / f"{LESSON}.py"
+    good = master.read_text()
+    ids = [line for line in good.splitlines() if '"grade_id": "test_gaps"' in line]
+    master.write_text(good.replace('"grade_id": "test_ttft"', '"grade_id": "test_gaps"', 1))  # two cells, one id
+    assert ids, "the master's metadata moved: fix this test's way of breaking it"
+    done = compatlab_grade(str(folder), "--out", str(out), course=course, expect=1)
+    assert "could not prepare" in done.stderr
+    assert (out / "manual-grades-pending.json").is_file()
+    master.write_text(good + "\n# %% [markdown]\n# Fixed.\n")
+    compatlab_grade(str(folder), "--out", str(out), course=course)
+    graded = rows(out / "grades.csv")
+    assert float(graded["bob"]["score"]) == 15.0 and graded["bob"]["due"] == "2026-03-01 10:00:00 UTC"
+    assert graded["bob"]["late"] == "late by 1 d" and not (out / "manual-grades-pending.json").exists()
 
 
 def test_a_late_submission_gets_the_course_late_policy(class_of_two):

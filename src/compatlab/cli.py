@@ -64,7 +64,7 @@ def _check(args: argparse.Namespace) -> int:
 def _check_service(args: argparse.Namespace) -> int:
     from compatlab.grader.check_service import run_check_service
 
-    return run_check_service(args.host, args.port, args.parallel, args.no_hub)
+    return run_check_service(args.host, args.port, args.parallel, args.no_hub, args.socket)
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -88,6 +88,15 @@ def _lab(args: argparse.Namespace) -> int:
 
     return run_lab(port=args.port, engine_port=args.engine_port, work=Path(args.work).resolve() if args.work else WORK,
                    extra=args.jupyter_args)
+
+
+def _classroom(args: argparse.Namespace) -> int:
+    from compatlab.classroom import commands
+    from compatlab.classroom.accounts import read_learners
+
+    if args.classroom_command == "up":
+        return commands.run_up(args.instructor, read_learners(args.learners), args.port)
+    return commands.run_down(remove=args.remove, yes=args.yes)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "(a JupyterHub service; README, 'Running a classroom')")
     service.add_argument("--host", default="127.0.0.1")
     service.add_argument("--port", type=int, default=8009)
+    service.add_argument("--socket", metavar="PATH", default=None,
+                         help="listen on this Unix socket instead (a classroom: its folder must be only this user's)")
     service.add_argument("--parallel", type=int, default=2, metavar="N", help="checks run at once (default: 2)")
     service.add_argument("--no-hub", action="store_true", help="no JupyterHub to ask who calls: one learner's machine")
     service.set_defaults(func=_check_service)
@@ -185,6 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"the lab engine's port, if one is started (default: {DEFAULT_ENGINE_PORT}; 0 picks a free one)")
     lab.add_argument("--work", metavar="DIR", default=None, help="your work folder (default: work/ in the kit)")
     lab.set_defaults(func=_lab)
+
+    classroom = commands.add_parser("classroom", help="a classroom on JupyterHub on this machine (as root)")
+    classroom_commands = classroom.add_subparsers(dest="classroom_command", required=True)
+    up = classroom_commands.add_parser("up", help="install the kit for every user, make the accounts, start the hub")
+    up.add_argument("--learners", default="", metavar="NAMES", help="alice,bob or @FILE (one name a line)")
+    up.add_argument("--instructor", default="instructor", metavar="NAME")
+    up.add_argument("--port", type=int, default=8000, help="the hub's port on 127.0.0.1 (default: 8000)")
+    down = classroom_commands.add_parser("down", help="stop the hub; --remove also deletes what `up` made")
+    down.add_argument("--remove", action="store_true", help="delete the accounts, /opt/compatlab and the exchange")
+    down.add_argument("--yes", action="store_true", help="with --remove: do not ask")
+    classroom.set_defaults(func=_classroom)
     return parser
 
 

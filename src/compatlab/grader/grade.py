@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # pandas only where tables are written: a check writes none
 
 EXIT_GRADED, EXIT_NOT_GRADED, EXIT_USAGE = 0, 1, 2
 STATE_FILE = "state.json"  # what the last run graded: lesson masters' and submissions' digests
+PENDING_FILE = "manual-grades-pending.json"  # manual grades on their way back to a regraded lesson
 
 __all__ = ["Submission", "UsageError", "grade_class", "print_table", "run_grade"]
 
@@ -104,24 +105,36 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
     if not (work / "gradebook.db").is_file():  # nothing to keep: start afresh
         shutil.rmtree(work, ignore_errors=True)
         state = {"masters": {}, "submissions": {}}
+    try:
+        pending, pending_dues = gradebook.read_pending(out / PENDING_FILE)  # a run stopped mid-carry-over
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     kept = _graded_before(work, state, {s.key for s in submissions}, course.assignments())
     lessons = {name: Lesson(course, name) for name in sorted({s.assignment for s in submissions + kept
                                                               if not s.problem})}
     # a check's gradebook is a prepared copy with no due dates: not opened for them (time)
-    dues = {**(gradebook.due_dates(url, course_id) if state["masters"] and not check else {}), **(due or {})}
+    dues = {**pending_dues, **(gradebook.due_dates(url, course_id) if state["masters"] and not check else {}),
+            **(due or {})}
+    for name in sorted(set(due or ()) - set(lessons)):
+        console.print(f"[yellow]--due {markup_safe(name, 60)}: no submission of it in this run or before; "
+                      "give it again with its submissions[/]")
     masters = {name: _with_due(lesson.digest, dues.get(name)) for name, lesson in lessons.items()}
     changed = [name for name, digest in masters.items() if state["masters"].get(name, digest) != digest]
-    marks = []
     if changed:  # nbgrader cannot change an assignment that has submissions: graded afresh, marks kept
-        marks = gradebook.save_marks(url, course_id, changed)
-        gradebook.drop_assignments(url, course_id, changed)
-        for name in changed:
+        pending += gradebook.save_marks(url, course_id, changed)
+        gradebook.write_pending(out / PENDING_FILE, pending,
+                                {**pending_dues, **{name: dues[name] for name in changed if name in dues}})
+        for name in changed:  # written before the gradebook changes: a stopped run leaves them "new"
             del state["masters"][name]
         state["submissions"] = {key: digest for key, digest in state["submissions"].items()
                                 if key.partition("/")[2] not in changed}
+        (out / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True))
+        gradebook.drop_assignments(url, course_id, changed)
     submissions += kept
     work.mkdir(parents=True, exist_ok=True)
-    todo = [s for s in submissions if not s.problem and state["submissions"].get(s.key) != s.fingerprint]
+    # also anything whose autograded notebook is gone (nbgrader's own autograde, refused, removes it first)
+    todo = [s for s in submissions if not s.problem and (state["submissions"].get(s.key) != s.fingerprint
+                                                         or not _autograded(work, s).is_file())]
     todo_keys = {s.key for s in todo}
     kept_keys = {s.key for s in kept}
     for sub in submissions:
@@ -144,9 +157,9 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
                        {name: dues[name] for name in new_lessons if name in dues}, in_process=check, cluster=cluster)
         _read_scores(url, course, submissions)
     _read_runtime_notes(work, submissions)
-    if marks:
-        _carry_marks(url, course_id, marks, out, console)
-        _read_scores(url, course, [s for s in submissions if s.assignment in changed])
+    if pending:
+        _carry_marks(url, course_id, pending, submissions, dues, out, console)
+        _read_scores(url, course, [s for s in submissions if s.score is not None])
     reused = sum(1 for s in submissions if s.score is not None and s.key not in todo_keys)
     if reused:
         console.print(f"{len(todo)} submissions graded now; {reused} unchanged since the last run into "
@@ -169,14 +182,29 @@ def _with_due(digest: str, due: datetime.datetime | None) -> str:
     return digest if due is None else hashlib.sha256(f"{digest} due {due.isoformat()}".encode()).hexdigest()
 
 
-def _carry_marks(url: str, course_id: str, marks: list, out: Path, console: Console) -> None:
-    lost = gradebook.restore_marks(url, course_id, marks)
-    gradebook.record_marks(out / "manual-grades.json", marks)
-    console.print(f"{len(marks) - len(lost)} manual grades and comments kept on the regraded lessons "
-                  "(formgrader shows them as needing a look)")
+def _carry_marks(url: str, course_id: str, pending: list, submissions: list[Submission], dues: dict,
+                 out: Path, console: Console) -> None:
+    """Put the saved marks back on the submissions graded now; a mark of a submission not graded
+    in this run (its lesson not in it, or its grading failed) stays pending for the next."""
+    graded = {(s.student, s.assignment) for s in submissions if s.score is not None}
+    present = {(s.student, s.assignment) for s in submissions}
+    lessons = {s.assignment for s in submissions}
+    now = [m for m in pending if (m.student, m.assignment) in graded]
+    gone = [m for m in pending if m.assignment in lessons and (m.student, m.assignment) not in present]
+    waiting = [m for m in pending if m not in now and m not in gone]
+    lost = gradebook.restore_marks(url, course_id, now) + gone
+    gradebook.record_marks(out / "manual-grades.json", [m for m in now if m not in lost], lost)
+    if waiting:
+        gradebook.write_pending(out / PENDING_FILE, waiting, {m.assignment: dues[m.assignment] for m in waiting
+                                                              if m.assignment in dues})
+    else:
+        (out / PENDING_FILE).unlink(missing_ok=True)
+    console.print(f"{len(now) - len(lost)} manual grades and comments kept on the regraded lessons "
+                  "(formgrader shows them as needing a look)"
+                  + (f"; {len(waiting)} wait for their submissions to be graded" if waiting else ""))
     for mark in lost:
         console.print(f"[yellow]a manual mark of {markup_safe(mark.student, 60)} on {markup_safe(mark.cell, 60)} "
-                      f"({markup_safe(mark.assignment, 60)}) has no cell in the new master: it is kept in "
+                      f"({markup_safe(mark.assignment, 60)}) has no cell or submission left: it is kept in "
                       f"{markup_safe(str(out / 'manual-grades.json'), None)}[/]")
 
 
@@ -333,7 +361,7 @@ def _read_scores(db_url: str, course: Course, submissions: list[Submission]) -> 
                 sub.problem = "nbgrader recorded no score"
                 continue
             sub.late_penalty = record.late_submission_penalty or 0.0
-            sub.score, sub.max_score = record.score - sub.late_penalty, record.max_score
+            sub.score, sub.max_score = max(0.0, record.score - sub.late_penalty), record.max_score
             sub.submitted_at, sub.due, sub.seconds_late = record.timestamp, record.duedate, record.total_seconds_late
             if sub.due is not None and sub.submitted_at is None and NO_TIMESTAMP not in sub.review:
                 sub.review.append(NO_TIMESTAMP)
@@ -414,11 +442,14 @@ def _write_formgrader_config(work: Path, course: Course) -> None:
                 "release_directory": "release", "submitted_directory": "submitted",
                 "autograded_directory": "autograded", "feedback_directory": "feedback",
                 "solution_directory": "solution", "db_url": f"sqlite:///{work / 'gradebook.db'}"}
+    from compatlab.grader.refusals import config_lines
+
     lines = [f"c.CourseDirectory.{name} = {value!r}" for name, value in settings.items()]
     (work / "nbgrader_config.py").write_text(
         "# Written by `compatlab grade` at each run: nbgrader's own tools (formgrader, `nbgrader export`,\n"
         "# `nbgrader db`) on the gradebook it keeps here. Manual grades given there survive every rerun.\n"
-        "c = get_config()  # noqa: F821\n" + "\n".join(lines) + "\n")
+        "# nbgrader's autograde and generate_feedback refuse here (compatlab/grader/refusals.py).\n"
+        "c = get_config()  # noqa: F821\n" + "\n".join(lines + config_lines()) + "\n")
 
 
 def _release_layout(work: Path, sub: Submission, page: Path) -> None:

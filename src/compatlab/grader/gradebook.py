@@ -5,7 +5,10 @@ formgrader's manual grades, extra credit and comments, due dates, students' name
 lesson master cannot be regraded in place (nbgrader refuses to change an assignment's cells
 while it has submissions), so its assignment is taken out and graded afresh: what a person put
 there is saved first (`ManualMarks`) and put back on the same cells afterwards, and the due date
-with it. A copy of the saved marks stays beside the grades (manual-grades.json) for the record.
+with it. The saved marks and due dates are written down (DIR/manual-grades-pending.json) before
+anything is taken out, and stay there until they are back on their cells: a run that fails or is
+stopped in between loses nothing, the next run puts them back. Every carry-over is added to
+DIR/manual-grades.json, for the record, with the marks whose cell the new master no longer has.
 """
 
 import json
@@ -89,10 +92,33 @@ def restore_marks(db_url: str, course_id: str, marks: list[Mark]) -> list[Mark]:
     return lost
 
 
-def record_marks(path: Path, marks: list[Mark]) -> None:
-    """The saved marks, beside the grades: what was carried over, for the instructor's record."""
-    path.write_text(json.dumps({"saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                "marks": [asdict(mark) for mark in marks]}, indent=1))
+def record_marks(path: Path, kept: list[Mark], lost: list[Mark]) -> None:
+    """One carry-over more in the instructor's record: what came back, and what had no cell left."""
+    try:
+        history = json.loads(path.read_text())["carry_overs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        history = []
+    history.append({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "kept": [asdict(mark) for mark in kept], "lost": [asdict(mark) for mark in lost]})
+    path.write_text(json.dumps({"carry_overs": history}, indent=1))
+
+
+def write_pending(path: Path, marks: list[Mark], dues: dict[str, datetime]) -> None:
+    """The marks and due dates of lessons about to be graded afresh, until they are back."""
+    path.write_text(json.dumps({"marks": [asdict(mark) for mark in dict.fromkeys(marks)],
+                                "dues": {name: when.isoformat() for name, when in dues.items()}}, indent=1))
+
+
+def read_pending(path: Path) -> tuple[list[Mark], dict[str, datetime]]:
+    try:
+        data = json.loads(path.read_text())
+        return ([Mark(**mark) for mark in data["marks"]],
+                {name: datetime.fromisoformat(when) for name, when in data["dues"].items()})
+    except FileNotFoundError:
+        return [], {}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path} cannot be read ({type(exc).__name__}): it holds manual grades waiting to be "
+                         "put back; repair or move it, then run again") from None
 
 
 def drop_assignments(db_url: str, course_id: str, assignments: list[str]) -> None:

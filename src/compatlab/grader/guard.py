@@ -179,6 +179,9 @@ class Snapshot:
 
 
 LIBRARIES = tuple({sysconfig.get_paths()[key] for key in ("purelib", "platlib", "stdlib")})
+# compatlab's own package, wherever it is installed: not "compatlab" anywhere in a path, which a
+# classroom's venv, /opt/compatlab/venv, has in every library's
+COMPATLAB = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def _library_code(obj) -> bool:
@@ -190,7 +193,7 @@ def _library_code(obj) -> bool:
     else:
         cls = obj if isinstance(obj, type) else type(obj)
         filename = getattr(sys.modules.get(cls.__module__), "__file__", None) or ""
-    return filename.startswith(LIBRARIES) and "compatlab" not in filename
+    return filename.startswith(LIBRARIES) and not filename.startswith(COMPATLAB)
 
 
 def _shadows(cls: type, name: str, value) -> bool:

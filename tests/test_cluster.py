@@ -154,6 +154,21 @@ def test_a_worker_killed_mid_run_loses_no_submission(dask_cluster, graded, tmp_p
     assert dask_cluster.good[victim].wait(10) == -signal.SIGKILL
     assert run.returncode == 0, console
     _same_grades(_rows(tmp_path / "out"), local)
+    # the killed notebook was run again on the other worker, and so was every one after it
+    log = (tmp_path / "out" / "nbgrader" / "grading.log").read_text()
+    ran_on = [line.split("ran on ")[1].split()[0] for line in log.splitlines() if "[compatlab grader: ran on" in line]
+    assert len(ran_on) == 8 and busy[0] not in ran_on
+    # and nothing the dead worker started in its process group lives on (its relays, its engines)
+    time.sleep(1)
+    assert not [pid for pid in os.listdir("/proc") if pid.isdigit() and _group(pid) == dask_cluster.pids[busy[0]]]
+
+
+def _group(pid: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[2])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def test_a_task_that_fails_twice_is_a_reason_not_an_exception(dask_cluster):

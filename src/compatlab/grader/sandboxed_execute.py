@@ -15,6 +15,10 @@ runs student code, Execute, is replaced by `SandboxedExecute`:
    Partial credit from a test cell's `execute_result` is not accepted: a test passes or fails.
 
 When no result comes back, the notebook is not graded, and the reason is kept for the table.
+
+With `compatlab grade --cluster`, `RemoteExecute` does the same, except that step 2 happens on a
+Dask cluster's worker (cluster.py): the same job goes out (plan_job), and what comes back goes
+through the same checks (apply_outcome), so a notebook's grades do not depend on where it ran.
 """
 
 import ast

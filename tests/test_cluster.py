@@ -177,7 +177,10 @@ def test_a_task_that_fails_twice_is_a_reason_not_an_exception(dask_cluster):
     assert [line.split(" refused: ")[1] for line in said] == [
         "bwrap, setpriv, prlimit not found: install them on this worker (`make sandbox`, or `apt-get install "
         "bubblewrap util-linux`)"]
-    outcome = cluster.run_remote(dask_cluster.address, None, sandbox.Limits(), "nobody-first-contact")
+    try:
+        outcome = cluster.run_remote(dask_cluster.address, None, sandbox.Limits(), "nobody-first-contact")
+    finally:  # this process's client, made by run_remote: closed before the cluster stops
+        cluster._clients.pop(dask_cluster.address).close()
     assert outcome.result == b""
     assert outcome.problem.startswith("the cluster could not grade it: AttributeError")
     assert "; then AttributeError" in outcome.problem

@@ -87,6 +87,7 @@ bench: install real sandbox ## benchmarks: print figures, assert nothing
 	$(RUN) $(BIN)/python bench/proxy_overhead.py
 	$(RUN) $(BIN)/python bench/real_tokens_per_second.py
 	$(RUN) $(BIN)/python bench/grade_throughput.py
+	$(RUN) $(BIN)/python bench/grade_cluster.py
 	$(RUN) $(BIN)/python bench/check_speed.py
 
 clean:

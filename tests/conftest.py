@@ -15,7 +15,8 @@ from compatlab.process import EngineProcess
 
 # `make test` runs two xdist workers, each given whole files in this order (--dist loadfile
 # --no-loadscope-reorder): the longest first, so that no long one starts last.
-LONGEST_FIRST = ["test_check.py", "test_classroom.py", "test_grading.py", "test_hostile.py", "test_browser.py", "test_real_tier.py"]
+LONGEST_FIRST = ["test_check.py", "test_classroom.py", "test_grading.py", "test_hostile.py", "test_cluster.py",
+                 "test_browser.py", "test_real_tier.py"]
 
 
 def pytest_collection_modifyitems(items):

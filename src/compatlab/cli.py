@@ -1,6 +1,7 @@
 """The `compatlab` command line."""
 
 import argparse
+import os
 import sys
 
 from compatlab import DEFAULT_ENGINE_PORT, __version__
@@ -46,7 +47,7 @@ def _grade(args: argparse.Namespace) -> int:
     from compatlab.grader.grade import run_grade
 
     return run_grade(args.submissions, args.out, args.workers, not args.no_sandbox, args.cell_timeout,
-                     args.notebook_timeout, args.assignment, args.student, args.due)
+                     args.notebook_timeout, args.assignment, args.student, args.due, args.cluster or "")
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -154,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--due", action="append", metavar="LESSON=WHEN",
                        help="the lesson's due date, e.g. first-contact='2026-12-10 17:00 UTC' (kept in the gradebook); "
                             "a submission whose timestamp.txt is later is late")
+    grade.add_argument("--cluster", default=os.environ.get("COMPATLAB_CLUSTER") or None, metavar="ADDRESS",
+                       help="run student code on this Dask cluster's workers, e.g. tcp://10.0.0.5:8786 (default: "
+                            "$COMPATLAB_CLUSTER); --workers then defaults to the cluster's threads (README, "
+                            "'Courses bigger than one machine')")
     grade.set_defaults(func=_grade)
 
     check = commands.add_parser("check", help="grade your own notebook as `compatlab grade` would, hidden tests included")

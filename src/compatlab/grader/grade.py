@@ -82,7 +82,8 @@ class Selection:
 def grade_class(folder: Path, out: Path, course: Course = Course(), console: Console | None = None,
                 workers: int | None = None, sandboxed: bool = True,
                 limits: sandbox.Limits = sandbox.Limits(), check: bool = False,
-                selection: Selection = Selection(), due: dict[str, datetime.datetime] | None = None) -> list[Submission]:
+                selection: Selection = Selection(), due: dict[str, datetime.datetime] | None = None,
+                cluster: str = "") -> list[Submission]:
     """Autograde every submission in folder (or the `selection` of them) with `workers` processes
     (default: default_workers()); write DIR/grades.csv, grades-<lesson>.csv, the LMS exports,
     feedback/ and report.html. nbgrader's own log goes to DIR/nbgrader/grading.log. A second run
@@ -90,10 +91,13 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
     changed lesson master (or due date: `due`, lesson -> UTC) regrades that lesson, keeping the
     manual grades and comments given in formgrader (gradebook.py). `check`: as `compatlab check`
     wants it, one worker in this process (no process to start, nothing imported twice) and none of
-    those tables and pages, which it does not show; the grading itself is the same."""
+    those tables and pages, which it does not show; the grading itself is the same. `cluster`: a
+    Dask scheduler's address; its workers run the sandboxes (cluster.py), everything else runs here."""
     console = console or Console()
     submissions = selection.pick(find_submissions(folder, course.assignments()), folder)
-    if sandboxed and (problem := sandbox.unavailable()):
+    if cluster and not sandboxed:
+        raise UsageError("--cluster always sandboxes student code (on the workers): drop --no-sandbox")
+    if sandboxed and not cluster and (problem := sandbox.unavailable()):
         raise UsageError(f"cannot sandbox student code: {problem}")
     work = out / "nbgrader"
     url, course_id = _gradebook_url(work), course.course_id()
@@ -149,8 +153,8 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
     new_lessons = [name for name in masters if name not in state["masters"]]
     with stderr_to(work / "grading.log"):
         if todo or new_lessons:  # else nothing changed since the last run: no engines, no workers
-            _autograde(course, work, todo, new_lessons, console, 1 if check else workers or default_workers(),
-                       sandboxed, limits, {name: dues[name] for name in new_lessons if name in dues}, in_process=check)
+            _autograde(course, work, todo, new_lessons, console, 1 if check else workers, sandboxed, limits,
+                       {name: dues[name] for name in new_lessons if name in dues}, in_process=check, cluster=cluster)
         _read_scores(url, course, submissions)
     _read_runtime_notes(work, submissions)
     if pending:
@@ -282,8 +286,8 @@ def _gradebook_url(work: Path) -> str:
 
 
 def _autograde(course: Course, work: Path, todo: list[Submission], new_lessons: list[str], console: Console,
-               workers: int, sandboxed: bool, limits: sandbox.Limits, dues: dict[str, datetime.datetime],
-               in_process: bool = False) -> None:
+               workers: int | None, sandboxed: bool, limits: sandbox.Limits, dues: dict[str, datetime.datetime],
+               in_process: bool = False, cluster: str = "") -> None:
     paths = dict(root=work, source_directory=course.solutions, release_directory=work / "release",
                  submitted_directory=work / "submitted", autograded_directory=work / "autograded",
                  feedback_directory=work / "feedback", solution_directory=work / "solution",
@@ -297,13 +301,19 @@ def _autograde(course: Course, work: Path, todo: list[Submission], new_lessons: 
         # the ports relayed to them, and grades must not depend on someone else's engine
         os.environ.pop(ENGINES_VARIABLE, None)
         box = sandbox.prepare(box_root, limits, sandboxed)
-        with GradingPool(course, paths, workers, box, in_process) as pool:
-            # the unpaced profiles, shared by every kernel (see LESSON_ENGINES), sandboxed themselves
-            engines = lab_engines(prefix=tuple(sandbox.engine_prefix()) if sandboxed else ())
-            env = {ENGINES_VARIABLE: json.dumps(engines), **engine_env(engines["ollama"])}
-            box.bridges = tuple(urlsplit(url).port for url in engines.values())
-            if sandboxed:
-                bridges = sandbox.EngineBridges(box, workers)
+        if cluster:  # the cluster's workers run the sandboxes, with their own engines: none here
+            slots = _cluster_slots(cluster, console)
+            workers = workers or slots
+        workers = workers or default_workers()
+        with GradingPool(course, paths, workers, box, in_process, cluster) as pool:
+            env: dict[str, str] = {}
+            if not cluster:
+                # the unpaced profiles, shared by every kernel (see LESSON_ENGINES), sandboxed themselves
+                engines = lab_engines(prefix=tuple(sandbox.engine_prefix()) if sandboxed else ())
+                env = {ENGINES_VARIABLE: json.dumps(engines), **engine_env(engines["ollama"])}
+                box.bridges = tuple(urlsplit(url).port for url in engines.values())
+                if sandboxed:
+                    bridges = sandbox.EngineBridges(box, workers)
             by_job = {(sub.assignment, sub.student): sub for sub in todo}
             columns = (TextColumn("grading {task.description:<32}"), BarColumn(), MofNCompleteColumn(),
                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
@@ -319,6 +329,21 @@ def _autograde(course: Course, work: Path, todo: list[Submission], new_lessons: 
         os.environ.clear()
         os.environ.update(saved)
         shutil.rmtree(box_root, ignore_errors=True)
+
+
+def _cluster_slots(address: str, console: Console) -> int:
+    """Set up the cluster's workers (cluster.py) and say which refused: how many sandboxes at once."""
+    from compatlab.grader import cluster
+
+    def say(text: str) -> None:
+        console.print(f"[red]{markup_safe(text, 600)}[/]")
+
+    try:
+        slots = cluster.connect(address, say)
+    except cluster.ClusterError as exc:
+        raise UsageError(str(exc)) from None
+    console.print(f"grading on the Dask cluster at {markup_safe(address, 200)}: {slots} sandbox{'es' * (slots > 1)} at once")
+    return slots
 
 
 def _read_scores(db_url: str, course: Course, submissions: list[Submission]) -> None:
@@ -528,7 +553,7 @@ def parse_due(text: str, lessons: list[str]) -> tuple[str, datetime.datetime]:
 
 def run_grade(folder: str, out: str, workers: int | None = None, sandboxed: bool = True,
               cell_timeout: int = 30, notebook_timeout: int = 600, assignments: list[str] | None = None,
-              students: list[str] | None = None, due: list[str] | None = None) -> int:
+              students: list[str] | None = None, due: list[str] | None = None, cluster: str = "") -> int:
     console = Console()
     for name, value in (("--workers", workers), ("--cell-timeout", cell_timeout),
                         ("--notebook-timeout", notebook_timeout)):
@@ -540,7 +565,8 @@ def run_grade(folder: str, out: str, workers: int | None = None, sandboxed: bool
     try:
         dues = dict(parse_due(text, Course().assignments()) for text in due or ())
         submissions = grade_class(Path(folder).resolve(), Path(out).resolve(), workers=workers,
-                                  sandboxed=sandboxed, limits=limits, selection=selection, due=dues)
+                                  sandboxed=sandboxed, limits=limits, selection=selection, due=dues,
+                                  cluster=cluster)
     except UsageError as exc:
         print(f"compatlab grade: {plain(str(exc), 2000)}", file=sys.stderr)
         return EXIT_USAGE

@@ -22,6 +22,7 @@ Root writes the job (the notebook's code cells, their roles, the limits) to the 
 and reads its stdout and stderr, each capped in size, within the time limit. That is all.
 """
 
+import ctypes
 import fcntl
 import json
 import os
@@ -129,10 +130,11 @@ class EngineBridges:
         for slot in range(slots):
             folder = Path(sandbox.root) / "bridges" / str(slot)
             folder.mkdir(parents=True, exist_ok=True)
+            # gone with the process (thread) that started it: a killed cluster worker leaves none
             process = subprocess.Popen(
                 [sys.executable, "-m", "compatlab.grader.relay", "out", f"--limit={RELAY_CONNECTIONS}",
                  *(f"{port}={folder / f'{port}.sock'}" for port in sandbox.bridges)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)
             self.processes.append(process)
         for process in self.processes:
             if process.stdout.readline().strip() != "ready":
@@ -144,6 +146,10 @@ class EngineBridges:
             process.terminate()
         for process in self.processes:
             process.wait(5)
+
+
+def _die_with_parent() -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 MACHINE_SLOTS = Path("/run/compatlab-slots")  # as root: the users' locks, for every grading run
@@ -316,6 +322,14 @@ def kernel_env(sandbox: Sandbox, grader_env: dict[str, str]) -> dict[str, str]:
     if sandbox.isolated:
         env["COMPATLAB_RELAY"] = " ".join(f"{port}={BRIDGES_INSIDE}/{port}.sock" for port in sandbox.bridges)
     return env
+
+
+def complete_job(sandbox: Sandbox, job: dict, grader_env: dict[str, str]) -> dict:
+    """The job with this machine's part filled in: the kernel's prefix (its users, its rlimits),
+    its environment (`grader_env`'s allowlisted variables, this machine's engines) and the
+    engines' ports, which the kernel must not take for itself."""
+    return {**job, "kernel": {"prefix": kernel_prefix(sandbox), "env": kernel_env(sandbox, grader_env),
+                              "reserved_ports": list(sandbox.bridges)}}
 
 
 # ---------------------------------------------------------------- one run

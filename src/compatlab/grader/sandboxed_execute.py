@@ -15,6 +15,10 @@ runs student code, Execute, is replaced by `SandboxedExecute`:
    Partial credit from a test cell's `execute_result` is not accepted: a test passes or fails.
 
 When no result comes back, the notebook is not graded, and the reason is kept for the table.
+
+With `compatlab grade --cluster`, `RemoteExecute` does the same, except that step 2 happens on a
+Dask cluster's worker (cluster.py): the same job goes out (plan_job), and what comes back goes
+through the same checks (apply_outcome), so a notebook's grades do not depend on where it ran.
 """
 
 import ast
@@ -22,6 +26,7 @@ import hashlib
 import json
 import os
 import sys
+from dataclasses import dataclass
 
 import nbformat
 from nbgrader.api import Gradebook
@@ -55,42 +60,82 @@ class SandboxedExecute(NbGraderPreprocessor):
 
     def _execute(self, nb, resources):
         box = sandboxes.Sandbox.from_json(self.sandbox)
-        roles = cell_roles(nb, resources["nbgrader"])
-        code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
-        lesson = [nb.cells[i].source for i in code if roles[i] != "student"]
-        tests = [nb.cells[i].source for i in code if roles[i] == "test"]
-        # what runs: test cells with strict comparisons; the notebook keeps the original source
-        sources = {i: strict.rewrite(nb.cells[i].source) if roles[i] == "test" else nb.cells[i].source for i in code}
-        job = {"cells": [{"index": i, "source": sources[i], "role": roles[i], "label": label(nb.cells[i], i)}
-                         for i in code],
-               "limits": {name: getattr(box.limits, name) for name in
-                          ("cell_timeout", "notebook_timeout", "cell_output_bytes", "notebook_output_bytes",
-                           "message_bytes")},
-               "kernel": {"prefix": sandboxes.kernel_prefix(box), "env": sandboxes.kernel_env(box, dict(os.environ)),
-                          "reserved_ports": list(box.bridges)},
-               "guard": {"roles": {digest(sources[i]): roles[i] for i in code if roles[i] != "student"},
-                         "watch": watched_attributes(lesson, tests)}}
-        outcome = sandboxes.run(box, job, warm.current())
+        plan = plan_job(nb, resources, box.limits)
+        outcome = self._run(box, plan, resources)
         self._log(resources, outcome)
-        result = read_result(outcome, set(code))
-        for entry in result["cells"]:
-            cell = nb.cells[entry["index"]]
-            outputs = [nbformat.from_dict(o) for o in entry["outputs"]]
-            if roles[entry["index"]] == "test":  # no partial credit: nbgrader would read it from here
-                outputs = [o for o in outputs if o.get("output_type") != "execute_result"]
-            cell.outputs, cell.execution_count = outputs, entry["execution_count"]
-        try:
-            nbformat.validate(nb)
-        except Exception as exc:  # noqa: BLE001 -- jsonschema's errors, RecursionError
-            raise SandboxFailure(f"the sandbox returned outputs that are not notebook outputs ({type(exc).__name__})") from None
-        nb.metadata["compatlab"] = {"review": result["review"]}
-        return nb
+        return apply_outcome(nb, plan, outcome)
+
+    def _run(self, box: sandboxes.Sandbox, plan: "Plan", resources) -> sandboxes.Outcome:
+        """Run the job in a sandbox of this machine, with its kernel settings filled in here."""
+        return sandboxes.run(box, sandboxes.complete_job(box, plan.job, plan.job["environment"]), warm.current())
 
     def _log(self, resources, outcome) -> None:
         """The sandbox's terminal output, capped, into the grading log (stderr of this worker)."""
         text = outcome.log.decode("utf-8", errors="replace")
         header = f"--- sandbox of {resources['nbgrader']['student']}/{resources['nbgrader']['assignment']}"
         print(header, plain(text, limit=None, keep_lines=True), sep="\n", file=sys.stderr, flush=True)
+
+
+class RemoteExecute(SandboxedExecute):
+    """SandboxedExecute whose sandbox runs on a Dask cluster's worker (cluster.py): the same job
+    goes out, and the same checks read what comes back; only where it runs differs."""
+
+    cluster = Unicode(help="the Dask scheduler's address").tag(config=True)
+
+    def _run(self, box, plan, resources):
+        from compatlab.grader import cluster
+
+        name = f"{resources['nbgrader']['student']}-{resources['nbgrader']['assignment']}"
+        return cluster.run_remote(self.cluster, plan.job, box.limits, name)
+
+
+@dataclass
+class Plan:
+    """What goes to a sandbox for one notebook (`job`: the parts that are the same on every machine)
+    and what the grader keeps to read the result (each cell's role, the code cells' indices)."""
+
+    job: dict
+    roles: list[str]
+    code: list[int]
+
+
+def plan_job(nb, resources, limits: sandboxes.Limits) -> Plan:
+    """The job for one notebook: its code cells (strictly rewritten tests; the notebook keeps the
+    originals), their roles and labels, the runner's limits, the guard's settings, and the
+    allowlisted variables of the grader's environment. Nothing of this machine: where the
+    engines are and which users run the kernel are filled in where it runs (sandbox.complete_job)."""
+    roles = cell_roles(nb, resources["nbgrader"])
+    code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+    lesson = [nb.cells[i].source for i in code if roles[i] != "student"]
+    tests = [nb.cells[i].source for i in code if roles[i] == "test"]
+    sources = {i: strict.rewrite(nb.cells[i].source) if roles[i] == "test" else nb.cells[i].source for i in code}
+    job = {"cells": [{"index": i, "source": sources[i], "role": roles[i], "label": label(nb.cells[i], i)}
+                     for i in code],
+           "limits": {name: getattr(limits, name) for name in
+                      ("cell_timeout", "notebook_timeout", "cell_output_bytes", "notebook_output_bytes",
+                       "message_bytes")},
+           "environment": {name: os.environ[name] for name in sandboxes.ENVIRONMENT if name in os.environ},
+           "guard": {"roles": {digest(sources[i]): roles[i] for i in code if roles[i] != "student"},
+                     "watch": watched_attributes(lesson, tests)}}
+    return Plan(job, roles, code)
+
+
+def apply_outcome(nb, plan: Plan, outcome: sandboxes.Outcome):
+    """The sandbox's result, checked (read_result), copied into the notebook the grader holds:
+    outputs only, never a test cell's execute_result (no partial credit)."""
+    result = read_result(outcome, set(plan.code))
+    for entry in result["cells"]:
+        cell = nb.cells[entry["index"]]
+        outputs = [nbformat.from_dict(o) for o in entry["outputs"]]
+        if plan.roles[entry["index"]] == "test":  # no partial credit: nbgrader would read it from here
+            outputs = [o for o in outputs if o.get("output_type") != "execute_result"]
+        cell.outputs, cell.execution_count = outputs, entry["execution_count"]
+    try:
+        nbformat.validate(nb)
+    except Exception as exc:  # noqa: BLE001 -- jsonschema's errors, RecursionError
+        raise SandboxFailure(f"the sandbox returned outputs that are not notebook outputs ({type(exc).__name__})") from None
+    nb.metadata["compatlab"] = {"review": result["review"]}
+    return nb
 
 
 def digest(source: str) -> str:

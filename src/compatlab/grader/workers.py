@@ -41,15 +41,15 @@ class GradingError(Exception):
     """nbgrader could not grade at all (e.g. it could not prepare an assignment)."""
 
 
-def _start(course_root: str, paths: dict[str, str], box: str) -> None:
+def _start(course_root: str, paths: dict[str, str], box: str, cluster: str = "") -> None:
     global _course, _api, _box, _slot, _users
     _box = sandbox.Sandbox.from_json(box)
-    if _box.isolated:  # a relay and (as root) users of its own: a fork bomb spends only this worker's budget
+    if _box.isolated and not cluster:  # a relay and (as root) users of its own: a fork bomb spends only this worker's budget
         _box.slot, _slot = sandbox.claim_slot(Path(_box.root))
         _box.uids, _users = sandbox.claim_users()
         if _box.uids:  # as root, kernels forked from a template (warm.py): it imports from now on
             warm.use(sandbox.runner_env())
-    settings = nbgrader_settings(_box)  # here, not in the parent: nbgrader's import takes a second
+    settings = nbgrader_settings(_box, cluster)  # here, not in the parent: nbgrader's import takes a second
     _course = Course(Path(course_root))
     _api = _course.nbgrader_api(settings=settings, **paths)
 
@@ -91,17 +91,20 @@ class InProcess:
         _slot = _users = None
 
 
-def nbgrader_settings(box: sandbox.Sandbox) -> dict:
+def nbgrader_settings(box: sandbox.Sandbox, cluster: str = "") -> dict:
     """Autograde with SandboxedExecute in place of Execute: the notebook runs in a sandbox,
-    everything else (nbgrader's checks, the gradebook, the files it writes) stays here."""
+    everything else (nbgrader's checks, the gradebook, the files it writes) stays here. With a
+    `cluster` (a Dask scheduler's address), RemoteExecute: the sandbox is a cluster worker's."""
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute
 
-    from compatlab.grader.sandboxed_execute import SandboxedExecute
+    from compatlab.grader.sandboxed_execute import RemoteExecute, SandboxedExecute
 
+    step = RemoteExecute if cluster else SandboxedExecute
     default = Autograde.class_traits()["autograde_preprocessors"].default()
-    return {"Autograde": {"autograde_preprocessors": [SandboxedExecute if p is Execute else p for p in default]},
+    return {"Autograde": {"autograde_preprocessors": [step if p is Execute else p for p in default]},
             "SandboxedExecute": {"sandbox": box.to_json()},
+            **({"RemoteExecute": {"cluster": cluster}} if cluster else {}),
             # a test cell the learner deleted comes back, and runs
             "OverwriteCells": {"add_missing_cells": True}}
 
@@ -162,9 +165,10 @@ class GradingPool:
     """`workers` processes that prepare lessons and grade submissions; they start at once."""
 
     def __init__(self, course: Course, paths: dict[str, Path], workers: int, box: sandbox.Sandbox,
-                 in_process: bool = False) -> None:
-        # box: where submissions run and under which limits (its folders exist: sandbox.prepare)
-        self.initargs = (str(course.root), {k: str(v) for k, v in paths.items()}, box.to_json())
+                 in_process: bool = False, cluster: str = "") -> None:
+        # box: where submissions run and under which limits (its folders exist: sandbox.prepare);
+        # with a cluster (a Dask scheduler's address), only the limits: the sandboxes are its workers'
+        self.initargs = (str(course.root), {k: str(v) for k, v in paths.items()}, box.to_json(), cluster)
         self.workers = max(1, workers)
         self.in_process = in_process  # one worker, in this process
         self.dues: dict = {}  # lesson -> its due date, set as it is prepared (grade())

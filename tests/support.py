@@ -1,8 +1,16 @@
-"""Shared test data and stream parsers."""
+"""Shared test data, stream parsers, and a free loopback port for servers the tests start."""
 
 import json
+import socket
 
 import httpx
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 WEATHER_TOOL = {
     "type": "function",

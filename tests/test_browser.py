@@ -9,7 +9,6 @@ binary (executable_path) and never downloads a browser of its own.
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,17 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
+from support import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = REPO / "build" / "browser"
 TOKEN = "compatlab-browser-test"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -43,12 +37,12 @@ def work(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def jupyterlab(work):
-    port = _free_port()
+    port = free_port()
     release = _digests(REPO / "lessons")
     lab = subprocess.Popen([sys.executable, "-m", "compatlab", "lab", "--no-browser", "--port", str(port),
                             f"--IdentityProvider.token={TOKEN}", "--work", str(work), "--engine-port", "0"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           env={**os.environ, "OLLAMA_HOST": f"127.0.0.1:{_free_port()}"})  # no Ollama: the lab engine
+                           env={**os.environ, "OLLAMA_HOST": f"127.0.0.1:{free_port()}"})  # no Ollama: the lab engine
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 150

@@ -20,6 +20,7 @@ from compatlab.grader import prepared
 from compatlab.grader.check import check_notebooks, visible_only
 from compatlab.grader.course import REPO, Course
 from compatlab.grader.grade import Lesson
+from support import free_port
 
 SAMPLE = REPO / "data" / "sample-class" / "submitted"
 ROW = re.compile(r"<tr class=(pass|fail)><td><code>([^<]*)</code></td><td>\w+</td>"
@@ -194,14 +195,6 @@ def test_check_does_nothing_while_grading(monkeypatch, capsys):
     assert "does nothing while the notebook is being graded or validated" in capsys.readouterr().out
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def check_service():
     """`compatlab check-service` in a process of its own; yields a function that starts one (on
@@ -214,7 +207,7 @@ def check_service():
     started, clients = [], []
 
     def start(*args: str, env: dict | None = None, socket_path=None) -> httpx.Client:
-        where = ["--socket", str(socket_path)] if socket_path else ["--port", str(port := _free_port())]
+        where = ["--socket", str(socket_path)] if socket_path else ["--port", str(port := free_port())]
         started.append(subprocess.Popen([sys.executable, "-m", "compatlab", "check-service", *where, *args],
                                         cwd=REPO, env={**os.environ, **(env or {})},
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
@@ -276,7 +269,7 @@ def test_check_in_a_classroom_says_so_when_the_service_does_not_answer_as_one(tm
     monkeypatch.setenv(selfcheck.SERVICE_VARIABLE, f"unix:{tmp_path / 'nobody-here.sock'}")
     selfcheck.check(notebook=str(mine))
     assert "did not answer" in capsys.readouterr().out
-    monkeypatch.setenv(selfcheck.SERVICE_VARIABLE, f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv(selfcheck.SERVICE_VARIABLE, f"http://127.0.0.1:{free_port()}")
     selfcheck.check(notebook=str(mine))
     assert "did not answer" in capsys.readouterr().out
 
@@ -296,7 +289,7 @@ def test_the_check_service_refuses_what_it_cannot_check_in_words(check_service):
         assert reply.status_code == status and says in reply.text, (params, reply.status_code, reply.text[:500])
     assert service.post("/check", params={"notebook": "x" * 20_000 + ".ipynb"}, content=b"{}").status_code == 400
     # in a classroom, only a hub user's token is let in (here the hub does not answer at all)
-    hub = check_service(env={"JUPYTERHUB_API_URL": f"http://127.0.0.1:{_free_port()}/hub/api"})
+    hub = check_service(env={"JUPYTERHUB_API_URL": f"http://127.0.0.1:{free_port()}/hub/api"})
     reply = hub.post("/check", params={"notebook": path.name}, content=path.read_bytes())
     assert reply.status_code == 401 and "JUPYTERHUB_API_TOKEN" in reply.json()["error"]
     reply = hub.post("/check", params={"notebook": path.name}, content=path.read_bytes(),

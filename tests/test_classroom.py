@@ -22,7 +22,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +30,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from compatlab.classroom.paths import CHECK_SOCKET, EXCHANGE, PASSWORDS, STATE
+from support import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -42,12 +42,6 @@ SHOT_NAMES = {"right": "1-learner-right", "wrong": "2-learner-wrong"}  # build/c
 NBGRADER = "/opt/compatlab/venv/bin/nbgrader"
 COMPATLAB = "/opt/compatlab/venv/bin/compatlab"
 MINUTE = 60_000  # ms, for expect()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def as_user(user: str, *command: str, cwd: str | None = None, check: bool = True, stdin: bytes | None = None,
@@ -87,7 +81,7 @@ def classroom():
     if STATE.exists():
         pytest.fail(f"a classroom is already set up on this machine ({STATE}); this test brings up its own and "
                     "removes it at the end: `compatlab classroom down --remove` first")
-    room = Classroom(secrets.token_hex(3), _free_port())
+    room = Classroom(secrets.token_hex(3), free_port())
     def up(*learners: str) -> list[str]:
         return [sys.executable, "-m", "compatlab", "classroom", "up", "--instructor", room.instructor,
                 "--learners", ",".join(learners), "--port", str(room.port)]

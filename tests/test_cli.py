@@ -12,16 +12,11 @@ import pytest
 
 from compatlab.grader.course import Course
 from compatlab.process import EngineProcess
+from support import free_port
 
 COURSE = Course()
 
 COMPATLAB = [sys.executable, "-m", "compatlab"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _run(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -52,14 +47,14 @@ def test_serve_announces_and_stops_cleanly():
 
 
 def test_doctor_finds_the_lab_engine_when_no_ollama():
-    result = _run("doctor", env={"OLLAMA_HOST": f"127.0.0.1:{_free_port()}"})
+    result = _run("doctor", env={"OLLAMA_HOST": f"127.0.0.1:{free_port()}"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "lab engine" in result.stdout and "chat with lab:latest" in result.stdout
     assert "llama-server (real tier)" in result.stdout and "chat: " in result.stdout  # `make test` installs it
 
 
 def test_doctor_fails_with_a_fix_when_ollama_is_required_but_down():
-    result = _run("doctor", "--backend", "ollama", env={"OLLAMA_HOST": f"127.0.0.1:{_free_port()}"})
+    result = _run("doctor", "--backend", "ollama", env={"OLLAMA_HOST": f"127.0.0.1:{free_port()}"})
     assert result.returncode == 1
     assert "ollama serve" in result.stdout and "OLLAMA_HOST" in result.stdout
 
@@ -91,12 +86,12 @@ def _children(pid: int) -> list[int]:
 
 
 def test_lab_starts_jupyter_on_the_work_folder_with_an_engine_and_the_variables(tmp_path):
-    port = _free_port()  # --port is Jupyter's; --engine-port the lab engine's
+    port = free_port()  # --port is Jupyter's; --engine-port the lab engine's
     work = tmp_path / "work"
     lab = subprocess.Popen([*COMPATLAB, "lab", "--port", str(port), "--engine-port", "0", "--no-browser",
                             "--work", str(work), "--IdentityProvider.token=compatlab-test"],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                           env={**os.environ, "OLLAMA_HOST": f"127.0.0.1:{_free_port()}"})
+                           env={**os.environ, "OLLAMA_HOST": f"127.0.0.1:{free_port()}"})
     try:
         deadline = time.monotonic() + 150
         contents = None

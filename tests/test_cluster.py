@@ -8,7 +8,6 @@ import csv
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,10 @@ import pytest
 
 from compatlab.grader import cluster, sandbox
 from compatlab.grader.course import REPO
+from support import free_port
 
 LESSON = "first-contact"
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class DaskCluster:
@@ -35,7 +29,7 @@ class DaskCluster:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.address = f"tcp://127.0.0.1:{_free_port()}"
+        self.address = f"tcp://127.0.0.1:{free_port()}"
         self.processes: list[subprocess.Popen] = []
 
     def _start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:

@@ -11,7 +11,6 @@ import csv
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from compatlab.grader.course import REPO
+from support import free_port
 
 SAMPLE = REPO / "data" / "sample-class" / "submitted"
 LESSON = "first-contact"
@@ -114,19 +114,13 @@ def class_of_two(tmp_path) -> tuple[Path, Path]:
     return course, folder
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def formgrader():
     """A Jupyter server with nbgrader's formgrader, started in a folder (its nbgrader_config.py)."""
     servers = []
 
     def start(folder: Path) -> httpx.Client:
-        port, token = _free_port(), "compatlab-formgrader-test"
+        port, token = free_port(), "compatlab-formgrader-test"
         servers.append(subprocess.Popen(
             [str(BIN / "jupyter"), "server", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
              f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={folder}"],
@@ -250,7 +244,7 @@ def test_a_late_submission_gets_the_course_late_policy(class_of_two):
     config = course / "grader" / "nbgrader_config.py"
     config.write_text(config.read_text() + "\nc.LateSubmissionPlugin.penalty_method = 'zero'\n")
     out = folder.parent / "graded"
-    done = compatlab_grade(str(folder), "--out", str(out), "--due", f"{LESSON}=2026-03-01 10:00", course=course)
+    compatlab_grade(str(folder), "--out", str(out), "--due", f"{LESSON}=2026-03-01 10:00", course=course)
     graded = rows(out / "grades.csv")
     assert (float(graded["bob"]["score"]), float(graded["bob"]["late_penalty"])) == (0.0, 13.0)
     assert graded["bob"]["late"] == "late by 1 d" and graded["bob"]["submitted_at"] == "2026-03-02 10:00:00 UTC"

@@ -81,7 +81,7 @@ PHASES = "PHASES "
 def timed_check(notebook: str) -> None:
     """--phases NOTEBOOK: this process is the check; print when each phase began and ended."""
     from compatlab.cli import main
-    from compatlab.grader import check, grade, sandbox, workers  # noqa: F401 -- check: imported as `compatlab check` does
+    from compatlab.grader import autograde, check, sandbox, workers  # noqa: F401 -- check: imported as `compatlab check` does
 
     stamps = {"imported": time.time()}
 
@@ -96,7 +96,7 @@ def timed_check(notebook: str) -> None:
                 stamps[f"{name} end"] = time.time()
         setattr(module, name, timed)
 
-    for module, name in ((grade, "_autograde"), (workers, "grade_one"), (sandbox, "run")):
+    for module, name in ((autograde.Autograder, "__init__"), (workers, "grade_one"), (sandbox, "run")):
         timing(module, name)
     main(["check", notebook, "--json"])
     print(PHASES + json.dumps({**stamps, "end": time.time()}), flush=True)
@@ -114,8 +114,8 @@ def breakdown(lesson: str, student: str, scratch: Path) -> dict[str, float]:
         return {}
     t = json.loads(line[len(PHASES):])
     return {"start+imports": t["imported"] - start,
-            "lesson+gradebook": t["_autograde start"] - t["imported"],
-            "engines+nbgrader": t["grade_one start"] - t["_autograde start"],
+            "lesson+gradebook": t["__init__ start"] - t["imported"],
+            "engines+nbgrader": t["grade_one start"] - t["__init__ start"],
             "autograde": (t["grade_one end"] - t["grade_one start"]) - (t["run end"] - t["run start"]),
             "sandbox": t["run end"] - t["run start"],
             "rest": exited - t["grade_one end"],

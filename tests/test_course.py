@@ -117,3 +117,27 @@ def test_released_notebooks_carry_the_kernels_language_info_but_the_python_versi
     for path in [COURSE.lessons / f"{START_HERE}.ipynb",
                  *(COURSE.lessons / name / f"{name}.ipynb" for name in COURSE.assignments())]:
         assert nbformat.read(path, as_version=4).metadata["language_info"] == LANGUAGE_INFO, path
+
+
+def test_a_new_gradebook_gets_the_alembic_revision_nbgrader_would_ask_its_subprocess_for(tmp_path):
+    """alembic_head_in_process: the same stamp as `alembic heads` (nbgrader's own way), without
+    the second Python; and nbgrader's Gradebook writes it into a new gradebook."""
+    import sqlite3
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import nbgrader.api
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    from compatlab.grader.course import alembic_head_in_process
+
+    with _temp_alembic_ini(f"sqlite:///{tmp_path / 'unused.db'}") as ini:
+        heads = subprocess.run([str(Path(sys.executable).parent / "alembic"), "-c", ini, "heads"],
+                               capture_output=True, text=True, check=True).stdout
+    alembic_head_in_process()
+    assert nbgrader.api.get_alembic_version() == heads.split()[0]
+    with nbgrader.api.Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}"):
+        pass
+    with sqlite3.connect(tmp_path / "gradebook.db") as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(heads.split()[0],)]

@@ -100,8 +100,14 @@ def lab_engines(names: tuple[str, ...] = LESSON_PROFILES, prefix: tuple[str, ...
 
 @atexit.register
 def stop_lab_engines() -> None:
-    while _started:
-        _started.popitem()[1].stop()
+    """Every engine this process started: all told to stop at once, then each waited for."""
+    engines = list(_started.values())
+    _started.clear()
+    for engine in engines:
+        if engine.process is not None and engine.process.poll() is None:
+            engine.process.terminate()
+    for engine in engines:
+        engine.stop()
 
 
 def real_engines() -> dict[str, tuple[str, str]]:

@@ -15,26 +15,21 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import nbformat
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
 from rich.table import Table
 
-from compatlab.backends import ENGINES_VARIABLE, lab_engines, stop_lab_engines
 from compatlab.grader import gradebook, integrity, sandbox, strict
+from compatlab.grader.autograde import Autograder, gradebook_url
 from compatlab.grader.course import Course, read_master
 from compatlab.grader.intake import Submission, UsageError, find_submissions, write_notebook
 from compatlab.grader.safe_text import cell, console as markup_safe, plain, spreadsheet
-from compatlab.grader.workers import GradingError, GradingPool
-from compatlab.process import engine_env
+from compatlab.grader.workers import GradingError
 
 if TYPE_CHECKING:  # pandas only where tables are written: a check writes none
     import pandas as pd
@@ -85,7 +80,7 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
                 selection: Selection = Selection(), due: dict[str, datetime.datetime] | None = None,
                 cluster: str = "") -> list[Submission]:
     """Autograde every submission in folder (or the `selection` of them) with `workers` processes
-    (default: default_workers()); write DIR/grades.csv, grades-<lesson>.csv, the LMS exports,
+    (default: autograde.default_workers()); write DIR/grades.csv, grades-<lesson>.csv, the LMS exports,
     feedback/ and report.html. nbgrader's own log goes to DIR/nbgrader/grading.log. A second run
     into the same DIR grades only new or changed submissions, and keeps what it does not see; a
     changed lesson master (or due date: `due`, lesson -> UTC) regrades that lesson, keeping the
@@ -100,7 +95,7 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
     if sandboxed and not cluster and (problem := sandbox.unavailable()):
         raise UsageError(f"cannot sandbox student code: {problem}")
     work = out / "nbgrader"
-    url, course_id = _gradebook_url(work), course.course_id()
+    url, course_id = gradebook_url(work), course.course_id()
     state = _load_state(out / STATE_FILE)
     if not (work / "gradebook.db").is_file():  # nothing to keep: start afresh
         shutil.rmtree(work, ignore_errors=True)
@@ -153,8 +148,9 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
     new_lessons = [name for name in masters if name not in state["masters"]]
     with stderr_to(work / "grading.log"):
         if todo or new_lessons:  # else nothing changed since the last run: no engines, no workers
-            _autograde(course, work, todo, new_lessons, console, 1 if check else workers, sandboxed, limits,
-                       {name: dues[name] for name in new_lessons if name in dues}, in_process=check, cluster=cluster)
+            with Autograder(course, work, console, 1 if check else workers, sandboxed, limits,
+                            in_process=check, cluster=cluster) as grader:
+                grader.grade(todo, new_lessons, {name: dues[name] for name in new_lessons if name in dues}, console)
         _read_scores(url, course, submissions)
     _read_runtime_notes(work, submissions)
     if pending:
@@ -206,13 +202,6 @@ def _carry_marks(url: str, course_id: str, pending: list, submissions: list[Subm
         console.print(f"[yellow]a manual mark of {markup_safe(mark.student, 60)} on {markup_safe(mark.cell, 60)} "
                       f"({markup_safe(mark.assignment, 60)}) has no cell or submission left: it is kept in "
                       f"{markup_safe(str(out / 'manual-grades.json'), None)}[/]")
-
-
-def default_workers() -> int:
-    """One worker more than CPUs: a kernel spends about a third of its time waiting (paced
-    streams, timeouts), so as many workers as CPUs leave them idle. Measured on 2 cores, 18
-    notebooks: 77.1 s with 2 workers, 67.1 s with 3, 66.0 s with 4, the grades identical."""
-    return (os.cpu_count() or 1) + 1
 
 
 class Lesson:
@@ -278,72 +267,6 @@ def _small_file(path: Path) -> str:
         return path.read_text().strip() if path.is_file() and not path.is_symlink() else ""
     except (OSError, UnicodeDecodeError):
         return ""
-
-
-def _gradebook_url(work: Path) -> str:
-    # workers share the gradebook: wait up to 10 minutes for another's write lock
-    return f"sqlite:///{work / 'gradebook.db'}?timeout=600"
-
-
-def _autograde(course: Course, work: Path, todo: list[Submission], new_lessons: list[str], console: Console,
-               workers: int | None, sandboxed: bool, limits: sandbox.Limits, dues: dict[str, datetime.datetime],
-               in_process: bool = False, cluster: str = "") -> None:
-    paths = dict(root=work, source_directory=course.solutions, release_directory=work / "release",
-                 submitted_directory=work / "submitted", autograded_directory=work / "autograded",
-                 feedback_directory=work / "feedback", solution_directory=work / "solution",
-                 db_url=_gradebook_url(work))
-    saved = dict(os.environ)
-    # the relay's Unix sockets live in there: a path under --out could pass the 107 bytes a
-    # socket's path may have, and a private folder of /tmp is readable by nobody else anyway
-    box_root, bridges = Path(tempfile.mkdtemp(prefix="compatlab-box-")), None
-    try:
-        # our own engines, never a COMPATLAB_ENGINES set from outside: the sandboxes reach only
-        # the ports relayed to them, and grades must not depend on someone else's engine
-        os.environ.pop(ENGINES_VARIABLE, None)
-        box = sandbox.prepare(box_root, limits, sandboxed)
-        if cluster:  # the cluster's workers run the sandboxes, with their own engines: none here
-            slots = _cluster_slots(cluster, console)
-            workers = workers or slots
-        workers = workers or default_workers()
-        with GradingPool(course, paths, workers, box, in_process, cluster) as pool:
-            env: dict[str, str] = {}
-            if not cluster:
-                # the unpaced profiles, shared by every kernel (see LESSON_ENGINES), sandboxed themselves
-                engines = lab_engines(prefix=tuple(sandbox.engine_prefix()) if sandboxed else ())
-                env = {ENGINES_VARIABLE: json.dumps(engines), **engine_env(engines["ollama"])}
-                box.bridges = tuple(urlsplit(url).port for url in engines.values())
-                if sandboxed:
-                    bridges = sandbox.EngineBridges(box, workers)
-            by_job = {(sub.assignment, sub.student): sub for sub in todo}
-            columns = (TextColumn("grading {task.description:<32}"), BarColumn(), MofNCompleteColumn(),
-                       TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-            with Progress(*columns, console=console, transient=False) as progress:
-                task = progress.add_task(f"with {workers} worker{'s' * (workers > 1)}", total=len(todo))
-                for job, problem in pool.grade(env, box.bridges, new_lessons, list(by_job), dues):
-                    by_job[job].problem = problem
-                    progress.update(task, advance=1, description=markup_safe(job[1], 32))
-    finally:
-        if bridges:
-            bridges.stop()
-        stop_lab_engines()
-        os.environ.clear()
-        os.environ.update(saved)
-        shutil.rmtree(box_root, ignore_errors=True)
-
-
-def _cluster_slots(address: str, console: Console) -> int:
-    """Set up the cluster's workers (cluster.py) and say which refused: how many sandboxes at once."""
-    from compatlab.grader import cluster
-
-    def say(text: str) -> None:
-        console.print(f"[red]{markup_safe(text, 600)}[/]")
-
-    try:
-        slots = cluster.connect(address, say)
-    except cluster.ClusterError as exc:
-        raise UsageError(str(exc)) from None
-    console.print(f"grading on the Dask cluster at {markup_safe(address, 200)}: {slots} sandbox{'es' * (slots > 1)} at once")
-    return slots
 
 
 def _read_scores(db_url: str, course: Course, submissions: list[Submission]) -> None:
@@ -497,7 +420,7 @@ def _write_outputs(out: Path, work: Path, submissions: list[Submission], lessons
             for test in tests:  # the redacted message the student sees, for the report's "most common"
                 if not test["passed"]:
                     results[sub.assignment].failures.setdefault(test["name"], []).append(test["message"])
-    write_lms_exports(out, submissions, assignments, gradebook.students(_gradebook_url(work), course.course_id()))
+    write_lms_exports(out, submissions, assignments, gradebook.students(gradebook_url(work), course.course_id()))
     write_report(out / "report.html", grades, results, feedback, late_policy(course))
 
 

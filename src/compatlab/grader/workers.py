@@ -180,7 +180,8 @@ class GradingPool:
         # spawn, not fork: the parent holds threads (engines' watchers, rich) that fork would copy
         executor = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_start,
                                        initargs=self.initargs)
-        executor.submit(os.getpid)  # the processes start with the first task: start them now
+        for _ in range(self.workers):  # a pool starts a process per task it cannot place: start them all now
+            executor.submit(os.getpid)
         return executor
 
     def close(self) -> None:

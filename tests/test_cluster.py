@@ -157,6 +157,37 @@ def test_a_worker_killed_mid_run_loses_no_submission(dask_cluster, graded, tmp_p
     assert not [pid for pid in os.listdir("/proc") if pid.isdigit() and _group(pid) == dask_cluster.pids[busy[0]]]
 
 
+def test_a_cluster_whose_last_worker_dies_reports_its_submissions_soon(tmp_path):
+    """No worker left that can grade: each submission is reported not graded within about
+    ORPHAN_SECONDS, not after the task's whole time limit (26 minutes at the defaults)."""
+    from distributed import Client
+
+    running = DaskCluster(tmp_path)
+    try:
+        running.scheduler()
+        only = running.worker("only")
+        folder = tmp_path / "submitted"
+        for student in ("reference-solution", "blank-release"):
+            shutil.copytree(REPO / "data" / "sample-class" / "submitted" / student / LESSON, folder / student / LESSON)
+        started = time.monotonic()
+        with Client(running.address, timeout="30s") as client:
+            client.wait_for_workers(1, timeout=60)
+            run = _grade(folder, tmp_path / "out", running.address)
+            deadline = time.monotonic() + 180
+            while not any(str(key).startswith("compatlab-") for keys in client.processing().values() for key in keys):
+                assert time.monotonic() < deadline and run.poll() is None, "no task reached the worker"
+                time.sleep(0.1)
+        os.killpg(only.pid, signal.SIGKILL)
+        console, _ = run.communicate(timeout=300)
+        took = time.monotonic() - started
+    finally:
+        running.stop()
+    assert run.returncode == 1, console
+    rows = _rows(tmp_path / "out")
+    assert len(rows) == 2 and all("no worker of the cluster can grade" in row["status"] for row in rows), rows
+    assert took < 240, f"took {took:.0f} s"
+
+
 def _group(pid: str) -> int | None:
     try:
         with open(f"/proc/{pid}/stat") as stat:

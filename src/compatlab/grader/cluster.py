@@ -51,6 +51,8 @@ PLUGIN = "compatlab"
 ATTEMPTS = 2  # a task that fails is sent this many times in all
 LOG_CAP = 512 * 1024  # what the coordinator accepts of a sandbox's terminal output (the worker caps it first)
 CONNECT_SECONDS = 30
+ORPHAN_SECONDS = 30  # no worker able to grade for this long: the task's attempt has failed
+POLL_SECONDS = 5  # how often a waiting task looks at whether any worker can still grade it
 
 
 def kit_identity() -> dict[str, str]:
@@ -270,20 +272,54 @@ def _client(address: str):
 
 def run_remote(address: str, job: dict, limits: sandbox.Limits, name: str) -> sandbox.Outcome:
     """Run a job on the cluster and bring back its outcome, as sandbox.run would give it here.
-    A task that fails (its worker died twice, an error, no answer in time) is sent once more; a
-    second failure is the outcome's problem."""
+    A task that fails (its worker died twice, an error, no answer in time, no worker left that
+    can grade) is sent once more; a second failure is the outcome's problem."""
     wait = 2 * (limits.notebook_timeout + 180)  # a worker's own limit is notebook_timeout + 120 s
     failures = []
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            future = _client(address).submit(run_job, job, asdict(limits), key=f"compatlab-{name}-{uuid.uuid4().hex}",
-                                              pure=False, resources={RESOURCE: 1})
-            return _outcome(future.result(timeout=wait), limits)
+            client = _client(address)
+            future = client.submit(run_job, job, asdict(limits), key=f"compatlab-{name}-{uuid.uuid4().hex}",
+                                   pure=False, resources={RESOURCE: 1})
+            return _outcome(_wait(client, future, wait), limits)
         except Exception as exc:  # noqa: BLE001 -- KilledWorker, the task's own error, a timeout, a lost connection
             failures.append(f"{type(exc).__name__}: {str(exc)[:300]}")
             if getattr(_clients.get(address), "status", None) != "running":  # a lost connection: a new one
                 _clients.pop(address, None)
     return sandbox.Outcome(b"", b"", "the cluster could not grade it: " + "; then ".join(failures))
+
+
+_orphaned_at: float | None = None  # when this process last saw no worker able to grade
+
+
+def _wait(client, future, wait: float):
+    """The task's result, within `wait` seconds; sooner an error when no worker of the cluster
+    can grade for ORPHAN_SECONDS (they all died or left): a task that needs SANDBOX would
+    otherwise wait at the scheduler for the whole `wait`. Once this process has waited that
+    long, later tasks that find no worker fail at once, until one is back."""
+    global _orphaned_at
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return future.result(timeout=POLL_SECONDS)
+        except TimeoutError:
+            now = time.monotonic()
+            if now >= deadline:
+                raise TimeoutError(f"no answer within {wait} s") from None
+            if _grading_slots(client):
+                _orphaned_at = None
+                continue
+            if _orphaned_at is None or now - _orphaned_at > 2 * ORPHAN_SECONDS + POLL_SECONDS:  # a new outage
+                _orphaned_at = now
+            elif now - _orphaned_at >= ORPHAN_SECONDS:
+                future.cancel()
+                raise ClusterError(f"no worker of the cluster can grade (none for {ORPHAN_SECONDS} s)") from None
+
+
+def _grading_slots(client) -> int:
+    """How many submissions the cluster's workers that can grade take at once (SANDBOX)."""
+    workers = client.scheduler_info(n_workers=-1).get("workers", {})
+    return sum(int(w.get("resources", {}).get(RESOURCE, 0)) for w in workers.values())
 
 
 def _outcome(reply, limits: sandbox.Limits) -> sandbox.Outcome:

@@ -963,7 +963,7 @@ for adapter in (OllamaAdapter(CLIENT, PACED, MODEL), OpenAICompatAdapter(CLIENT,
     assert took is not None, (
         f"{type(adapter).__name__}: after the consumer read 3 chunks and closed the stream, the engine should stop sending "
         f"within 1 s, but /lab/status still shows {await active_streams(PACED)} open stream(s): open the response with "
-        f"`async with self.client.stream(...)` so that closing your generator closes it")
+        f"`async with self.client.stream(...)` and read it in the generator itself, so that closing your generator closes it")
 ### BEGIN HIDDEN TESTS
     await no_open_streams(5.0)
 
@@ -1104,7 +1104,8 @@ halfway, spare = ScriptedAdapter("halfway", chunks=ANSWER[:1], error=REFUSED), S
 chunks, error = await collect(Fallback([halfway, spare]).stream(HELLO))
 assert isinstance(error, OllamaUnavailable) and chunks == ANSWER[:1] and spare.calls == 0, (
     f"an adapter that becomes unavailable after its first chunk should end the stream with that error, without "
-    f"starting the spare, but got chunks {chunks!r}, {error!r}, and the spare was started {spare.calls} time(s)")
+    f"starting the spare, but the texts {[chunk.content for chunk in chunks]!r} arrived, then {error!r}, and the spare "
+    f"was started {spare.calls} time(s)")
 ### BEGIN HIDDEN TESTS
 first, second = ScriptedAdapter("first", chunks=ANSWER), ScriptedAdapter("second", chunks=ANSWER)
 fallback = Fallback([first, second])

@@ -1,6 +1,6 @@
 """`compatlab check` speed: seconds from the call to the verdicts, one lesson's notebook at a time.
 
-A benchmark, not a test: it prints figures and asserts nothing. For each of the six lessons, the
+A benchmark, not a test: it prints figures and asserts nothing. For each lesson of the course, the
 reference solution and one wrong answer (the first in the lesson's sample-class manifest): a
 fresh copy of the notebook, in a folder of its own, checked by `compatlab check NOTEBOOK --json`
 in a new process, as `check()` in a lesson does it; timed from the call to the process's exit.

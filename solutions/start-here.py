@@ -11,7 +11,8 @@
 #
 # This course teaches how local LLM engines (Ollama, llama.cpp's llama-server, vLLM) are, and
 # are not, "OpenAI-compatible", by having you build the tools that find out: a compatibility
-# harness, an NDJSON→SSE proxy, an adapter, a tolerant client and a spec-compliance checker.
+# harness, an NDJSON→SSE proxy, an adapter, a tolerant client and a spec-compliance checker;
+# the last lesson puts them together into one async adapter layer over every engine.
 # Every lesson is one notebook with exercises; each exercise is followed by tests that check
 # your answer. This notebook is not graded: it is the map, how to check your work, and a
 # glossary to come back to.

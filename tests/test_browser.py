@@ -98,7 +98,7 @@ def test_a_lesson_opens_unmodified_from_the_work_folder_and_its_first_cells_run_
     copied = notebook.read_bytes()
     page.goto(f"{jupyterlab}/lab/workspaces/lesson/tree/compat-harness/compat-harness.ipynb?token={TOKEN}")
     cells = page.locator(".jp-NotebookPanel .jp-Cell")
-    expect(cells.first).to_contain_text("Lesson 2 of 6", timeout=60_000)
+    expect(cells.first).to_contain_text("Lesson 2 of 7", timeout=60_000)
     # the kernel is up when the status bar says so; keys pressed before that are lost
     expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=90_000)
     page.wait_for_timeout(1_000)
@@ -129,7 +129,7 @@ def test_the_last_cell_checks_the_saved_notebook_and_shows_the_verdicts(jupyterl
     page = browser_page
     page.goto(f"{jupyterlab}/lab/workspaces/check/tree/tolerant-client/tolerant-client.ipynb?token={TOKEN}")
     cells = page.locator(".jp-NotebookPanel .jp-Cell")
-    expect(cells.first).to_contain_text("Lesson 5 of 6", timeout=60_000)
+    expect(cells.first).to_contain_text("Lesson 5 of 7", timeout=60_000)
     expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=90_000)
     # JupyterLab puts a long notebook's cells on the page a few at a time: wait for all of them
     saved = json.loads((work / "tolerant-client" / "tolerant-client.ipynb").read_text())

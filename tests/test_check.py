@@ -35,7 +35,8 @@ def compatlab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
 def same_words(page_message: str, checked_message: str) -> bool:
     def words(text):
         text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
-        return re.sub(r"\b\d+(\.\d+)? (s|ms)\b", r"N \2", text)  # "it took 5.3 s": a time measured in that run
+        # "it took 5.3 s", "3.6 tokens/s": a time or a rate measured in that run
+        return re.sub(r"\b\d+(\.\d+)? (s|ms|tokens/s)\b", r"N \2", text)
 
     return words(page_message).startswith(words(checked_message))
 

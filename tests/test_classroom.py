@@ -144,7 +144,7 @@ def run_check(page: Page, room: Classroom, user: str, label: str) -> str:
     """Open the fetched lesson and run its last cell, check(), as the learner would."""
     page.goto(f"{room.url}/user/{user}/lab/tree/{LESSON}/{LESSON}.ipynb")
     cells = page.locator(".jp-NotebookPanel .jp-Cell")
-    expect(cells.first).to_contain_text("Lesson 1 of 6", timeout=MINUTE)
+    expect(cells.first).to_contain_text("Lesson 1 of 7", timeout=MINUTE)
     expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=2 * MINUTE)
     cell_count = len(json.loads(as_user(user, "cat", f"/home/{user}/{LESSON}/{LESSON}.ipynb").stdout)["cells"])
     expect(cells).to_have_count(cell_count, timeout=MINUTE)  # JupyterLab adds a long notebook's cells in steps

@@ -43,7 +43,7 @@ def test_the_course_file_lists_every_master_once_in_an_order_that_respects_prere
 
 @pytest.mark.parametrize("change, says", [
     (lambda text: text.replace('name = "spec-compliance"', 'name = "spec-complaince"'), "has no master"),
-    (lambda text: text[:text.rindex("[[lesson]]")], "solutions/spec-compliance/spec-compliance.py is not listed"),
+    (lambda text: text[:text.rindex("[[lesson]]")], "solutions/adapter-layer/adapter-layer.py is not listed"),
     (lambda text: text.replace('prerequisites = ["first-contact"]\n\n[[lesson]]\nname = "ndjson-sse-proxy"',
                                'prerequisites = ["tolerant-client"]\n\n[[lesson]]\nname = "ndjson-sse-proxy"', 1),
      "needs tolerant-client, which does not come before it"),

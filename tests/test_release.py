@@ -50,8 +50,8 @@ def test_release_check_notices_a_master_edited_without_a_release(tmp_path):
     for folder in ("solutions", "lessons", "grader", "data"):
         shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("*.ipynb.orig"))
     master = tmp_path / "solutions" / "compat-harness" / "compat-harness.py"
-    master.write_text(master.read_text().replace("# # Lesson 2 of 6 · A compatibility harness",
-                                                 "# # Lesson 2 of 6 · A compatibility harness, revised"))
+    master.write_text(master.read_text().replace("# # Lesson 2 of 7 · A compatibility harness",
+                                                 "# # Lesson 2 of 7 · A compatibility harness, revised"))
     stale = stale_files(Course(tmp_path))
     assert "lessons/compat-harness/compat-harness.ipynb" in stale
     submitted = tmp_path / "data" / "sample-class" / "submitted"

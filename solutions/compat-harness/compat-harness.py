@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # Lesson 2 of 6 · A compatibility harness
+# # Lesson 2 of 7 · A compatibility harness
 #
 # Every local engine says it is "OpenAI-compatible". Point the `openai` SDK at it and a
 # hello-world works. Then you turn on streaming, or tools, or JSON output, and something

@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # Lesson 1 of 6 · First contact
+# # Lesson 1 of 7 · First contact
 #
 # Before comparing engines, building proxies or writing adapters, you need a clear picture of
 # what is running, where it listens, and what actually travels over the wire when a model

@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # Lesson 3 of 6 · An NDJSON→SSE proxy
+# # Lesson 3 of 7 · An NDJSON→SSE proxy
 #
 # Ollama's own API streams **NDJSON**: one JSON object per line. Chat UIs and SDKs (the
 # `openai` Python SDK, the Vercel AI SDK, LangChain) read **Server-Sent Events** in the

@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # Lesson 4 of 6 · An OllamaAdapter
+# # Lesson 4 of 7 · An OllamaAdapter
 #
 # An application that talks to a local model rarely talks to just one. It runs Ollama on a
 # laptop, llama-server on a build box, vLLM in production, and a hosted API when all of them
@@ -969,7 +969,8 @@ plt.show()
 # An adapter that hides Ollama's wire format behind `StreamChunk`, turns every failure into
 # an error that says what happened, where, and to which model, never hangs on a dead host,
 # and an orchestrator that uses those errors to fall back safely. The same interface takes an
-# adapter for `/v1` engines next: only the translation changes, not the application.
+# adapter for `/v1` engines: only the translation changes, not the application. Lesson 7
+# (`adapter-layer`) writes it, and makes the whole layer asynchronous, as a web service needs.
 
 # %% [markdown]
 # ## Check your work

@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # Lesson 6 of 6 · Spec compliance
+# # Lesson 6 of 7 · Spec compliance
 #
 # A pull request lands on a project you help maintain: a small **OpenAI-compatible simulator**,
 # a fake engine that CI uses instead of a GPU. The PR description says: *"validates parameter

@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # Lesson 5 of 6 · A tolerant client
+# # Lesson 5 of 7 · A tolerant client
 #
 # "OpenAI-compatible" engines agree on the big picture and disagree in the details: where the
 # text is, what shape tool arguments take, what the token counts are called, how a stream ends

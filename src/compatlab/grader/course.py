@@ -44,7 +44,7 @@ class LessonPlan:
 
     @property
     def heading(self) -> str:
-        """The notebook's title, its master's first line: `Lesson 2 of 6 · A compatibility harness`."""
+        """The notebook's title, its master's first line: `Lesson 2 of 7 · A compatibility harness`."""
         return f"Lesson {self.number} of {self.of} · {self.title}"
 
 

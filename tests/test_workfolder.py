@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from compatlab.grader.course import REPO
+from compatlab.grader.course import REPO, Course
 from compatlab.lab import prepare_work
 from compatlab.workfolder import STATE, released_notebooks, sync
 
@@ -35,7 +35,7 @@ def test_first_use_copies_every_released_notebook_ready_for_this_kernel(release,
     work = tmp_path / "work"
     changes = sync(release, work, TODAY)
     expected = released_notebooks(release)
-    assert {Path("start-here.ipynb"), LESSON} <= set(expected) and len(expected) == 7
+    assert {Path("start-here.ipynb"), LESSON} <= set(expected) and len(expected) == len(Course().assignments()) + 1
     assert [change.notebook for change in changes] == expected and {c.kind for c in changes} == {"copied"}
     for relative in expected:
         copied, released = nbformat.read(work / relative, 4), nbformat.read(release / relative, 4)

@@ -167,17 +167,14 @@ def alembic_head_in_process() -> None:
     revision from nbgrader's migration scripts in this process, in about 75 ms."""
     import nbgrader.api
 
-    if getattr(nbgrader.api.get_alembic_version, "in_process", False):
-        return
+    nbgrader.api.get_alembic_version = _alembic_head
 
-    def head() -> str:
-        from alembic.config import Config
-        from alembic.script import ScriptDirectory
-        from nbgrader.dbutil import ALEMBIC_DIR
 
-        config = Config()
-        config.set_main_option("script_location", ALEMBIC_DIR)
-        return ScriptDirectory.from_config(config).get_current_head()
+def _alembic_head() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
 
-    head.in_process = True
-    nbgrader.api.get_alembic_version = head
+    config = Config()
+    config.set_main_option("script_location", ALEMBIC_DIR)
+    return ScriptDirectory.from_config(config).get_current_head()

@@ -303,20 +303,35 @@ def test_the_check_service_refuses_what_it_cannot_check_in_words(check_service):
 def test_a_learner_holding_an_upload_open_holds_only_their_own_turn(check_service):
     """The one check per learner is claimed before the body is read: a body trickling in (or
     never finished) holds that learner's turn, not the service's memory or other learners'."""
+    import select
     import socket
     import time
     from urllib.parse import urlsplit
 
     service = check_service("--no-hub")
     where = urlsplit(str(service.base_url))
-    with socket.create_connection((where.hostname, where.port)) as slow:
+
+    def start_slow_upload() -> socket.socket:
+        slow = socket.create_connection((where.hostname, where.port))
         slow.sendall(b"POST /check?notebook=first-contact.ipynb HTTP/1.1\r\nHost: check\r\n"
                      b"Content-Length: 20000000\r\n\r\n" + b"{" * 1000)
-        # a probe over the size limit: refused at once (413) whenever it gets the turn itself;
-        # 20 MB a probe takes a while on two busy cores, so the slow one may claim its turn late
+        return slow
+
+    slow = start_slow_upload()
+    try:
+        # a probe over the size limit is refused at once (413) whenever it has the turn itself;
+        # the service may read a probe's headers before the slow one's, and then the slow one is
+        # the one refused (409, answered on its socket): start it again, the probe's turn is over
         deadline = time.monotonic() + 60
         while (reply := service.post("/check", params={"notebook": "first-contact.ipynb"},
                                      content=b"x" * (20 * 2**20 + 1))).status_code != 409:
             assert reply.status_code == 413 and time.monotonic() < deadline, reply.text
+            if select.select([slow], [], [], 0)[0]:
+                assert b" 409 " in slow.recv(65536).split(b"\r\n")[0]
+                slow.close()
+                slow = start_slow_upload()
         assert "a check of yours is running already" in reply.json()["error"]
+        assert not select.select([slow], [], [], 0)[0], "the slow upload was answered while unfinished"
+    finally:
+        slow.close()
     assert service.get("/").status_code == 200

@@ -50,6 +50,7 @@ print("PROBE " + json.dumps({
     "files": resource.getrlimit(resource.RLIMIT_NOFILE),
     "refused_calls": {name: syscall(number) for name, number in SYSCALLS.items()},
     "cwd": os.getcwd(), "home": os.environ["HOME"], "preloaded": "pandas" in sys.modules,
+    "left_before": [path for path in ("/tmp/left-before", os.path.expanduser("~/left-before")) if os.path.exists(path)],
     "child_status": __import__("subprocess").run(["sh", "-c", "exit 3"]).returncode,
     "seccomp": status["Seccomp"].strip(), "groups": status["Groups"].strip(), "gid": os.getgid(),
     "visible_processes": len([pid for pid in os.listdir("/proc") if pid.isdigit()]),
@@ -79,19 +80,30 @@ def job(box: sandbox.Sandbox, source: str) -> dict:
         "guard": {"roles": {}, "watch": []}}
 
 
-@pytest.fixture(scope="module", params=["cold", "warm"])
+LEAVE = "for path in ('/tmp/left-before', __import__('os').path.expanduser('~/left-before')): open(path, 'w').write('x')"
+
+
+@pytest.fixture(scope="module", params=["cold", "warm", "spare"])
 def probed(request, tmp_path_factory):
-    """The probe run in a kernel the runner starts (cold) and in one forked from a warm
-    template (warm.py): both must be the same prisoner."""
+    """The probe run in a kernel the runner starts (cold), in one forked from a warm template
+    (warm.py), and in a warm one started ahead, as a pool's worker does, while the sandbox
+    before it was graded (sandbox.Spare): all three must be the same prisoner."""
     assert os.geteuid() == 0, "CI grades as root, as the README recommends; these checks need it"
     assert not sandbox.unavailable(), sandbox.unavailable()
     box = sandbox.prepare(tmp_path_factory.mktemp("box"), sandbox.Limits(cell_timeout=60), True)
     box.slot, lock = sandbox.claim_slot(sandbox.Path(box.root))
     box.uids, users = sandbox.claim_users()
-    template = warm.Template(sandbox.kernel_env(box, {})) if request.param == "warm" else None
+    template = warm.Template(sandbox.kernel_env(box, {})) if request.param != "cold" else None
+    spare = sandbox.Spare() if request.param == "spare" else None
     try:
-        outcome = sandbox.run(box, job(box, probe_source()), template)
+        if spare:  # a student before, who leaves files; the probe's sandbox boots as theirs ends
+            before = sandbox.run(box, job(box, LEAVE), template, spare)
+            assert json.loads(before.result)["cells"][0]["outputs"] == [], before.log[-3000:]
+            assert spare.booting is not None and spare.booting.process.poll() is None
+        outcome = sandbox.run(box, job(box, probe_source()), template, spare)
     finally:
+        if spare:
+            spare.discard()
         if template:
             template.stop()
     result = json.loads(outcome.result)
@@ -101,8 +113,25 @@ def probed(request, tmp_path_factory):
     assert line, (result, outcome.log[-3000:].decode(errors="replace"))
     found = json.loads(line[len("PROBE "):])
     # the warm kernel really is the template's child: pandas came with it, unimported by the probe
-    assert found["preloaded"] == (request.param == "warm"), outcome.log[-3000:]
+    assert found["preloaded"] == (request.param != "cold"), outcome.log[-3000:]
     return box, found
+
+
+def test_a_sandbox_started_ahead_is_fresh_and_serves_only_its_own_settings(probed, tmp_path):
+    box, found = probed
+    assert found["left_before"] == []  # with "spare", the student before wrote both
+    spare = sandbox.Spare()
+    kernel = job(box, "")["kernel"]
+    spare.refill(box, kernel, None)
+    booting = spare.booting
+    other = {**kernel, "env": {**kernel["env"], "OLLAMA_HOST": "http://127.0.0.1:9"}}
+    # a job with other settings (here another engine) gets a sandbox of its own; the spare ends
+    assert spare.take(box, other, None) is None and spare.booting is None
+    assert booting.process.poll() is not None
+    spare.refill(box, kernel, None)
+    booting = spare.booting
+    assert spare.take(box, kernel, None) is booting
+    assert booting.close() == b"" and booting.process.poll() is not None
 
 
 def test_the_kernel_and_the_runner_are_two_users_of_their_own(probed):

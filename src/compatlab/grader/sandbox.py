@@ -33,13 +33,13 @@ import ssl
 import stat
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from compatlab.grader import seccomp
 from compatlab.grader.cgroups import SandboxGroup
-from compatlab.grader.kernel import GUARD_VARIABLE
 
 # Not compatlab.grader.course.REPO: course.py imports jupytext and nbformat, which the root
 # side of a worker has anyway, but this module must stay light for the tests that probe it.
@@ -345,22 +345,60 @@ class Outcome:
 _runs = 0
 
 
-def run(sandbox: Sandbox, job: dict, template=None) -> Outcome:
-    """Start the sandbox, give it the job, and read what comes out, within the time limit.
-    With a warm `template` (warm.Template; root only), the kernel is forked into the sandbox
-    from there, and the runner attaches to it. Whatever happens, nothing of the sandbox outlives
-    this call."""
+@dataclass
+class Booting:
+    """A sandbox started before its job: bubblewrap, the runner (which imports, then waits for
+    the job on stdin) and, warm, the kernel forked into it (in a thread: it waits for the
+    sandbox to be up), which waits for the guard's settings before it answers anyone."""
+
+    key: str  # what it was started for: another sandbox or kernel setup cannot use it
+    uids: tuple[int, ...] | None
+    process: subprocess.Popen
+    group: "SandboxGroup | None"
+    log_stream: object  # the runner's and the kernel's terminal output
+    log_write: int | None  # its writing end, until the kernel has its copy
+    fds: list[int]  # bubblewrap's info and the runner's ready pipes (read ends)
+    forking: "threading.Thread | None" = None
+    attach: dict | str = "not warm"  # the forked kernel ({"connection", "pid"}), or why there is none
+    settings: int | None = None  # the kernel's guard settings pipe (writing end)
+
+    def join(self) -> None:
+        if self.forking is not None:
+            self.forking.join()
+            self.forking = None
+
+    def close(self) -> "bytes":
+        """End it: whatever runs in it is killed, its users gone (or a note saying they are not)."""
+        self.join()
+        for fd in (*self.fds, self.log_write, self.settings):
+            if fd is not None:
+                os.close(fd)
+        self.fds, self.log_write, self.settings = [], None, None
+        self.log_stream.close()
+        _end(self.process, self.group)
+        if self.uids and not wait_for_users_to_leave(self.uids):
+            return b"\n[compatlab grader: processes of this sandbox's users were still there 30 s after its end]\n"
+        return b""
+
+
+def _key(sandbox: Sandbox, kernel: dict, template) -> str:
+    return json.dumps({"sandbox": asdict(sandbox), "kernel": kernel, "template": id(template)}, sort_keys=True)
+
+
+def boot(sandbox: Sandbox, kernel: dict, template=None) -> Booting:
+    """Start a sandbox for a job whose kernel settings are `kernel` (complete_job's), before the
+    job itself is known: run() gives it the job. With a warm `template` (warm.Template; root
+    only), the kernel is forked into it from there."""
     global _runs
     _runs += 1
     limits = sandbox.limits
-    deadline = time.monotonic() + limits.notebook_timeout + 120  # the runner keeps its own limit first
     group = SandboxGroup.create(f"compatlab-{os.getpid()}-{_runs}", limits.memory_mb * 2**20,
                                 limits.processes + 128) if sandbox.isolated else None
     (Path(sandbox.root) / "bridges" / str(sandbox.slot)).mkdir(parents=True, exist_ok=True)
     warm = bool(template and group and sandbox.uids)
     info_read, info_write = os.pipe() if warm else (None, None)
     ready_read, ready_write = os.pipe() if warm else (None, None)
-    log_read, log_write = os.pipe()  # the runner's and the kernel's terminal output
+    log_read, log_write = os.pipe()
     seccomp_fd = seccomp.descriptor() if sandbox.isolated else None
     argv = runner_command(sandbox, seccomp_fd, info_write, ready_write)
     if group:  # the sandbox's first process joins the group before it becomes bwrap
@@ -368,37 +406,97 @@ def run(sandbox: Sandbox, job: dict, template=None) -> Outcome:
         argv = ["/bin/sh", "-c", 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; '
                 'n=$((n-1)); done; exec "$@"', "sh", str(len(files)), *files, *argv]
     passed = tuple(fd for fd in (seccomp_fd, info_write, ready_write) if fd is not None)
+    # Popen in the calling thread: bubblewrap dies with it (--die-with-parent)
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_write,
                                env=runner_env(), cwd="/", start_new_session=True, pass_fds=passed)
     for fd in passed:
         os.close(fd)  # the sandbox has its own copies
-    log_stream = os.fdopen(log_read, "rb", buffering=0)
+    booting = Booting(_key(sandbox, kernel, template), sandbox.uids, process, group, os.fdopen(log_read, "rb", buffering=0),
+                      log_write, [fd for fd in (info_read, ready_read) if fd is not None])
+    if warm:
+        settings_read, booting.settings = os.pipe()
+
+        def fork() -> None:
+            try:
+                booting.attach = template.kernel_in(info_read, ready_read, log_write, group.procs_files(),
+                                                    sandbox.uids[1], kernel_rlimits(limits), kernel["env"],
+                                                    kernel["reserved_ports"], settings_read)
+            finally:
+                os.close(settings_read)  # the kernel has its copy
+
+        booting.forking = threading.Thread(target=fork, name="compatlab warm kernel", daemon=True)
+        booting.forking.start()
+    return booting
+
+
+class Spare:
+    """One sandbox kept booting ahead, for a worker that grades one notebook after another: the
+    next student's starts (a fresh one, after the last one is wholly gone) while nbgrader records
+    the last one's grades and prepares the next notebook, instead of after. Only a job with the
+    same sandbox and kernel settings takes it; another gets a fresh sandbox, and the spare ends."""
+
+    def __init__(self) -> None:
+        self.booting: Booting | None = None
+
+    def take(self, sandbox: Sandbox, kernel: dict, template) -> Booting | None:
+        booting, self.booting = self.booting, None
+        if booting is None:
+            return None
+        if booting.key == _key(sandbox, kernel, template) and booting.process.poll() is None:
+            return booting
+        booting.close()
+        return None
+
+    def refill(self, sandbox: Sandbox, kernel: dict, template) -> None:
+        self.discard()
+        try:
+            self.booting = boot(sandbox, kernel, template)
+        except Exception:  # noqa: BLE001 -- the next job boots its own, and says why if it cannot
+            self.booting = None
+
+    def discard(self) -> None:
+        if self.booting is not None:
+            self.booting.close()
+            self.booting = None
+
+
+def run(sandbox: Sandbox, job: dict, template=None, spare: Spare | None = None) -> Outcome:
+    """Give a sandbox the job, and read what comes out, within the time limit: the `spare` one
+    when it was started for the same settings, else a new one (boot). With a `spare`, another
+    sandbox starts for the next job once this one is wholly gone. Whatever happens, nothing of
+    this sandbox outlives this call."""
+    limits, kernel = sandbox.limits, job["kernel"]
+    booting = (spare and spare.take(sandbox, kernel, template)) or boot(sandbox, kernel, template)
+    deadline = time.monotonic() + limits.notebook_timeout + 120  # the runner keeps its own limit first
     log = b""
     try:
-        if warm:
-            attach = template.kernel_in(info_read, ready_read, log_write, group.procs_files(), sandbox.uids[1],
-                                        kernel_rlimits(limits), {**job["kernel"]["env"], GUARD_VARIABLE:
-                                        json.dumps(job["guard"])}, job["kernel"]["reserved_ports"])
+        booting.join()
+        if booting.settings is not None:
+            attach = booting.attach
+            if isinstance(attach, dict):  # the kernel answers once it has the guard's settings
+                try:
+                    os.write(booting.settings, json.dumps(job["guard"]).encode())
+                except OSError as exc:  # it is gone: the runner finds out, and starts one of its own
+                    attach = f"it ended before its start ({exc.strerror})"
             if isinstance(attach, dict):
-                job = {**job, "kernel": {**job["kernel"], "attach": attach}}
+                job = {**job, "kernel": {**kernel, "attach": attach}}
             else:
                 log += f"[compatlab grader: no warm kernel ({attach}); the runner starts one]\n".encode()
-        os.close(log_write)
-        log_write = None
+            os.close(booting.settings)
+            booting.settings = None
+        os.close(booting.log_write)
+        booting.log_write = None
         data = json.dumps(job).encode()
         result_cap = 2 * limits.notebook_output_bytes + 2 * len(data) + 2**20
-        result, more, problem = exchange(process, log_stream, data, deadline, result_cap, limits.log_bytes)
+        result, more, problem = exchange(booting.process, booting.log_stream, data, deadline, result_cap,
+                                         limits.log_bytes)
         log += more
     finally:
-        for fd in (info_read, ready_read, log_write):
-            if fd is not None:
-                os.close(fd)
-        log_stream.close()
-        _end(process, group)
-        if sandbox.uids and not wait_for_users_to_leave(sandbox.uids):
-            log += b"\n[compatlab grader: processes of this sandbox's users were still there 30 s after its end]\n"
-    if not problem and group and group.out_of_memory():
+        log += booting.close()
+    if not problem and booting.group and booting.group.out_of_memory():
         log += f"\n[compatlab grader: the sandbox reached its {limits.memory_mb} MB memory limit]\n".encode()
+    if spare is not None:
+        spare.refill(sandbox, kernel, template)
     return Outcome(result, log, problem)
 
 

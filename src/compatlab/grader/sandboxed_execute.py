@@ -47,6 +47,7 @@ class SandboxFailure(Exception):
 class SandboxedExecute(NbGraderPreprocessor):
     sandbox = Unicode(help="the Sandbox, as JSON (sandbox.Sandbox.to_json)").tag(config=True)
     failures: dict[str, str] = {}  # "student/assignment" -> why it could not be graded, for the table
+    spare: "sandboxes.Spare | None" = None  # a pool's worker keeps the next sandbox booting (workers.py)
 
     def preprocess(self, nb, resources):
         student, assignment = resources["nbgrader"]["student"], resources["nbgrader"]["assignment"]
@@ -67,7 +68,8 @@ class SandboxedExecute(NbGraderPreprocessor):
 
     def _run(self, box: sandboxes.Sandbox, plan: "Plan", resources) -> sandboxes.Outcome:
         """Run the job in a sandbox of this machine, with its kernel settings filled in here."""
-        return sandboxes.run(box, sandboxes.complete_job(box, plan.job, plan.job["environment"]), warm.current())
+        return sandboxes.run(box, sandboxes.complete_job(box, plan.job, plan.job["environment"]), warm.current(),
+                             self.spare)
 
     def _log(self, resources, outcome) -> None:
         """The sandbox's terminal output, capped, into the grading log (stderr of this worker)."""

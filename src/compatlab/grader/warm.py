@@ -44,7 +44,8 @@ import sys
 import threading
 import time
 
-from compatlab.grader import seccomp
+from compatlab.grader import kernel, seccomp
+from compatlab.grader.kernel import SETTINGS_VARIABLE
 
 # what the lessons import, besides the kernel itself: a module missing here just stays cold.
 # Not ollama (60 ms in the kernel): its import makes a client from OLLAMA_HOST, which only
@@ -59,6 +60,7 @@ PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 4, 3
 PR_SET_CHILD_SUBREAPER = 36
 KERNEL_HOME = "/tmp/kernel"  # the kernel's working folder, $HOME and $TMPDIR, in the sandbox's tmpfs
 START_SECONDS = 30
+SETTINGS_FD = 3  # in a warm kernel: where the guard's settings arrive
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -121,13 +123,15 @@ class Template:
         return json.loads(data) if data else {"error": "the template is gone"}
 
     def kernel_in(self, info_fd: int, ready_fd: int, log_fd: int, cgroup_procs: list[str], uid: int,
-                  rlimits: dict[str, int], env: dict[str, str], reserved_ports: list[int]) -> dict | str:
+                  rlimits: dict[str, int], env: dict[str, str], reserved_ports: list[int],
+                  settings_fd: int) -> dict | str:
         """Fork a kernel into the sandbox bubblewrap is starting: what the runner needs to attach
         to it ({"connection": …, "pid": …}), or why there is none (a string).
 
         `info_fd`: bubblewrap's --info-fd, which says which namespaces it made; `ready_fd`: the
         runner's, closed once the runner is up (so the sandbox's mounts are all in place);
-        `log_fd`: where the kernel's terminal output goes (the runner's log)."""
+        `log_fd`: where the kernel's terminal output goes (the runner's log); `settings_fd`: where
+        the kernel reads the guard's settings, once its job is known (kernel.py), before it answers."""
         if self.ready is None:
             self.ready = self._reply(START_SECONDS * 4).get("ready", False)
         if not self.ready:
@@ -144,7 +148,7 @@ class Template:
         request = {"sandbox_pid": sandbox_pid, "namespaces": namespaces, "cgroup_procs": cgroup_procs, "uid": uid,
                    "rlimits": rlimits, "env": env, "connection": connection}
         try:
-            socket.send_fds(self.socket, [json.dumps(request).encode()], [log_fd])
+            socket.send_fds(self.socket, [json.dumps(request).encode()], [log_fd, settings_fd])
             reply = self._reply(START_SECONDS)
         except (OSError, ValueError) as exc:
             reply = {"error": f"the template failed: {exc}"}
@@ -215,11 +219,13 @@ def serve(conn: socket.socket) -> None:
     # fork copies only the calling thread: a thread some import started would leave its locks held
     conn.send(json.dumps({"ready": threading.active_count() == 1}).encode())
     while True:
-        message, fds, _, _ = socket.recv_fds(conn, 65536, 1)
+        message, fds, _, _ = socket.recv_fds(conn, 65536, 2)
         if not message:  # the worker is done: nothing here to tidy, so no interpreter teardown
             os._exit(0)
         try:
-            reply = {"pid": _fork_kernel(json.loads(message), fds[0], conn)}
+            if len(fds) != 2:
+                raise RuntimeError("a kernel needs its log and its settings' pipe")
+            reply = {"pid": _fork_kernel(json.loads(message), fds[0], fds[1], conn)}
         except Exception as exc:  # noqa: BLE001 -- the worker falls back to a cold kernel
             reply = {"error": f"{type(exc).__name__}: {exc}"[:500]}
         finally:
@@ -228,7 +234,7 @@ def serve(conn: socket.socket) -> None:
         conn.send(json.dumps(reply).encode())
 
 
-def _fork_kernel(request: dict, log_fd: int, conn: socket.socket) -> int:
+def _fork_kernel(request: dict, log_fd: int, settings_fd: int, conn: socket.socket) -> int:
     read, write = os.pipe()
     child = os.fork()
     if child == 0:
@@ -239,7 +245,7 @@ def _fork_kernel(request: dict, log_fd: int, conn: socket.socket) -> int:
             conn.close()
             _enter(request)
             if os.fork() == 0:  # the PID namespace applies to children only
-                _become_kernel(request, log_fd, write)
+                _become_kernel(request, log_fd, settings_fd, write)
             code = 0
         except BaseException as exc:  # noqa: BLE001 -- said on the log, the worker goes cold
             os.write(log_fd, f"[compatlab grader: warm kernel: {exc}]\n".encode(errors="replace"))
@@ -286,7 +292,7 @@ def _enter(request: dict) -> None:
     os.chdir("/")
 
 
-def _become_kernel(request: dict, log_fd: int, report_fd: int) -> None:
+def _become_kernel(request: dict, log_fd: int, settings_fd: int, report_fd: int) -> None:
     """In the sandbox's PID namespace: drop everything, then run the kernel. Never returns."""
     code = 1
     try:
@@ -296,7 +302,8 @@ def _become_kernel(request: dict, log_fd: int, report_fd: int) -> None:
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
         os.write(report_fd, str(os.getpid()).encode())
-        os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])  # the template's, the worker's
+        os.dup2(settings_fd, SETTINGS_FD)  # the one descriptor kept: the kernel reads it, then closes it
+        os.closerange(SETTINGS_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])  # the template's, the worker's
         for limit, value in request["rlimits"].items():
             resource.setrlimit(getattr(resource, limit), (value, value))
         uid = request["uid"]
@@ -312,14 +319,13 @@ def _become_kernel(request: dict, log_fd: int, report_fd: int) -> None:
         with open(os.open(connection, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
             json.dump(request["connection"], handle)
         os.environ.clear()
-        os.environ.update({**request["env"], "HOME": KERNEL_HOME, "TMPDIR": KERNEL_HOME})
+        os.environ.update({**request["env"], "HOME": KERNEL_HOME, "TMPDIR": KERNEL_HOME,
+                           SETTINGS_VARIABLE: str(SETTINGS_FD)})
         random.seed()  # a fresh seed, as a fresh interpreter has
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed()
         # as nbclient starts a kernel: its history in memory, not in a file
         sys.argv = ["compatlab-kernel", "-f", connection, "--HistoryManager.hist_file=:memory:"]
-        from compatlab.grader import kernel
-
         kernel.main()
         code = 0
     except BaseException as exc:  # noqa: BLE001

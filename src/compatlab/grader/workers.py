@@ -15,6 +15,7 @@ in a fresh pool, then reported as failed, and the rest of the class is graded.
 would import nbgrader a second time, and a notebook still gets a fresh sandbox of its own.
 """
 
+import multiprocessing.util
 import os
 import sys
 import threading
@@ -41,7 +42,9 @@ class GradingError(Exception):
     """nbgrader could not grade at all (e.g. it could not prepare an assignment)."""
 
 
-def _start(course_root: str, paths: dict[str, str], box: str, cluster: str = "") -> None:
+def _start(course_root: str, paths: dict[str, str], box: str, cluster: str = "", ahead: bool = False) -> None:
+    """A worker's start. `ahead`: it grades one notebook after another, so each next sandbox
+    starts as soon as the last one is gone (sandbox.Spare)."""
     global _course, _api, _box, _slot, _users
     _box = sandbox.Sandbox.from_json(box)
     if _box.isolated and not cluster:  # a relay and (as root) users of its own: a fork bomb spends only this worker's budget
@@ -50,6 +53,12 @@ def _start(course_root: str, paths: dict[str, str], box: str, cluster: str = "")
         if _box.uids:  # as root, kernels forked from a template (warm.py): it imports from now on
             warm.use(sandbox.runner_env())
     settings = nbgrader_settings(_box, cluster)  # here, not in the parent: nbgrader's import takes a second
+    if ahead and not cluster:
+        from compatlab.grader.sandboxed_execute import SandboxedExecute
+
+        SandboxedExecute.spare = spare = sandbox.Spare()
+        # before the template stops (exitpriority 10): a pool's worker leaves through os._exit
+        multiprocessing.util.Finalize(spare, spare.discard, exitpriority=20)
     _course = Course(Path(course_root))
     _api = _course.nbgrader_api(settings=settings, **paths)
 
@@ -179,7 +188,7 @@ class GradingPool:
             return InProcess(self.initargs)
         # spawn, not fork: the parent holds threads (engines' watchers, rich) that fork would copy
         executor = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_start,
-                                       initargs=self.initargs)
+                                       initargs=(*self.initargs, True))
         for _ in range(self.workers):  # a pool starts a process per task it cannot place: start them all now
             executor.submit(os.getpid)
         return executor

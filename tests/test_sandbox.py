@@ -117,7 +117,7 @@ def probed(request, tmp_path_factory):
     return box, found
 
 
-def test_a_sandbox_started_ahead_is_fresh_and_serves_only_its_own_settings(probed, tmp_path):
+def test_a_sandbox_started_ahead_is_fresh_and_serves_only_its_own_settings(probed):
     box, found = probed
     assert found["left_before"] == []  # with "spare", the student before wrote both
     spare = sandbox.Spare()

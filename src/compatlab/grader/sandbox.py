@@ -367,7 +367,7 @@ class Booting:
             self.forking.join()
             self.forking = None
 
-    def close(self) -> "bytes":
+    def close(self) -> bytes:
         """End it: whatever runs in it is killed, its users gone (or a note saying they are not)."""
         self.join()
         for fd in (*self.fds, self.log_write, self.settings):
@@ -411,8 +411,9 @@ def boot(sandbox: Sandbox, kernel: dict, template=None) -> Booting:
                                env=runner_env(), cwd="/", start_new_session=True, pass_fds=passed)
     for fd in passed:
         os.close(fd)  # the sandbox has its own copies
-    booting = Booting(_key(sandbox, kernel, template), sandbox.uids, process, group, os.fdopen(log_read, "rb", buffering=0),
-                      log_write, [fd for fd in (info_read, ready_read) if fd is not None])
+    booting = Booting(_key(sandbox, kernel, template), sandbox.uids, process, group,
+                      os.fdopen(log_read, "rb", buffering=0), log_write,
+                      [fd for fd in (info_read, ready_read) if fd is not None])
     if warm:
         settings_read, booting.settings = os.pipe()
 

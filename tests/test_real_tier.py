@@ -18,6 +18,7 @@ import pytest
 
 from compatlab import traces
 from compatlab.backends import LESSON_PROFILES
+from compatlab.engine.llama_front import KEEPALIVE_EXPIRY
 from compatlab.grader.course import Course
 from compatlab.grader.release import reference_code
 from compatlab.lessonkit import serve_app
@@ -69,6 +70,13 @@ def test_native_chat_carries_llama_servers_own_counts_and_durations(client, llam
     tokens_per_second = reply.eval_count / reply.eval_duration * 1e9
     assert 5 < tokens_per_second < 5000, tokens_per_second
     assert reply.total_duration >= reply.eval_duration + reply.prompt_eval_duration
+
+
+def test_the_front_drops_idle_connections_before_llama_server_does(llama_server_url):
+    """A pooled connection the server closes while a request goes out on it gets no reply at all."""
+    reply = httpx.get(llama_server_url + "/health", timeout=5)
+    advertised = dict(part.strip().split("=") for part in reply.headers["keep-alive"].split(","))
+    assert KEEPALIVE_EXPIRY < int(advertised["timeout"]) - 1, reply.headers["keep-alive"]
 
 
 def test_native_stream_is_ndjson_with_a_done_frame_last(client):

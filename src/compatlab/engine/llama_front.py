@@ -31,6 +31,11 @@ from compatlab.engine.serving import Job, counted
 from compatlab.engine.settings import EngineSettings
 from compatlab.llama import MODEL_NAME
 
+# llama-server (cpp-httplib) closes a connection idle for 5 s (its `Keep-Alive: timeout=5`), and
+# httpx reuses one for up to 5 s by default: a request sent at that moment can meet a socket
+# being closed, with no reply. Dropping idle connections well before the server does leaves no
+# such moment.
+KEEPALIVE_EXPIRY = 2.0
 PROFILE = PROFILES["ollama"]  # the wire shapes of current Ollama, as the lab engine renders them
 SMOLLM2 = LabModel(MODEL_NAME, "llama", ("completion", "tools"), "135M")
 # Sampling options each API names, and llama-server's name for them.
@@ -469,7 +474,8 @@ def create_front(llama_url: str, llama_build: str = "") -> FastAPI:
     state = EngineState(settings=settings, profile=PROFILE)
     # One pooled client: generation can take minutes, so only connecting has a short limit.
     client = httpx.AsyncClient(timeout=httpx.Timeout(600.0, connect=5.0),
-                               limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
+                               limits=httpx.Limits(max_connections=256, max_keepalive_connections=64,
+                                                   keepalive_expiry=KEEPALIVE_EXPIRY))
     app.state.front = Front(llama_url, client, state)
     app.state.engine = state
     _native_routes(app)

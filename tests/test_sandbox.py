@@ -38,6 +38,11 @@ def attempt(action):
 from ipykernel.kernelapp import IPKernelApp
 app = IPKernelApp.instance()
 runner_status = dict(line.split(":", 1) for line in open(f"/proc/{runner}/status"))
+paced_url = json.loads(os.environ.get("COMPATLAB_ENGINES") or "{}").get("paced", "")
+paced = next(pid for pid in os.listdir("/proc") if pid.isdigit() and b"engine\\0serve" in command(pid)
+             and command(pid).split(b"\\0")[0].endswith(b"python"))
+paced_status = dict(line.split(":", 1) for line in open(f"/proc/{paced}/status"))
+paced_limits = [line for line in open(f"/proc/{paced}/limits") if line.startswith("Max address space")]
 print("PROBE " + json.dumps({
     "uid": os.getuid(), "runner_uid": int(runner_status["Uid"].split()[0]),
     "caps": status["CapEff"].strip(), "no_new_privs": status["NoNewPrivs"].strip(),
@@ -59,6 +64,10 @@ print("PROBE " + json.dumps({
     "cgroup": open("/proc/self/cgroup").read() == open(f"/proc/{runner}/cgroup").read(),
     "kernel_ports": [getattr(app, name + "_port") for name in ("shell", "iopub", "stdin", "control", "hb")],
     "ephemeral_low": int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0]),
+    "paced": {"url": paced_url, "settings": __import__("httpx").get(paced_url + "/lab/status").json()["settings"],
+              "uid": int(paced_status["Uid"].split()[0]), "caps": paced_status["CapEff"].strip(),
+              "no_new_privs": paced_status["NoNewPrivs"].strip(), "address_space": int(paced_limits[0].split()[3]),
+              "cgroup": open(f"/proc/{paced}/cgroup").read() == open(f"/proc/{runner}/cgroup").read()},
     "client_certificates": __import__("httpx").Client()._transport._pool._ssl_context.cert_store_stats()["x509"]}))
 '''
 
@@ -132,6 +141,17 @@ def test_a_sandbox_started_ahead_is_fresh_and_serves_only_its_own_settings(probe
     booting = spare.booting
     assert spare.take(box, kernel, None) is booting
     assert booting.close() == b"" and booting.process.poll() is not None
+
+
+def test_the_sandboxs_own_paced_engine_runs_as_the_kernel_does(probed):
+    """The runner starts it before the notebook runs; it has the kernel's user, rights and limits."""
+    box, found = probed
+    paced = found["paced"]
+    assert paced["url"] == f"http://127.0.0.1:{sandbox.PACED_PORT}"  # the sandbox's own loopback
+    assert (paced["settings"]["profile"], paced["settings"]["tokens_per_second"], paced["settings"]["load_ms"]) \
+        == ("ollama", 60.0, 0.0)
+    assert paced["uid"] == found["uid"] and paced["caps"] == found["caps"] == "0000000000000000"
+    assert paced["no_new_privs"] == "1" and paced["address_space"] == found["address_space"] and paced["cgroup"]
 
 
 def test_the_kernel_and_the_runner_are_two_users_of_their_own(probed):

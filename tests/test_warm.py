@@ -1,6 +1,6 @@
 """Warm kernels (warm.py) keep students apart: one student leaves every kind of state behind it
-can, and the next student graded by the same worker, whose kernel comes from the same
-pre-imported template, finds none of it."""
+can (its paced lab engine busy with a stream included), and the next student graded by the
+same worker, whose kernel comes from the same pre-imported template, finds none of it."""
 
 import json
 import os
@@ -39,10 +39,20 @@ listener.bind("\0compatlab-left-by-a")                                # an abstr
 listener.listen()
 tcp = socket.create_server(("127.0.0.1", 45678))                     # a port on the loopback
 shm = libc.shmget(0x0C0FFEE, 4096, 0o1666)                           # System V shared memory (IPC_CREAT)
+import threading, httpx
+from compatlab.backends import lab_engines
+paced = lab_engines(("paced",))["paced"]                             # this sandbox's own paced engine
+def hold():                                                          # a stream it leaves open
+    with httpx.stream("POST", paced + "/api/chat", timeout=None, json={"model": "lab:latest", "stream": True,
+                      "messages": [{"role": "user", "content": "Write 2000 words"}]}) as reply:
+        for _ in reply.iter_lines():
+            time.sleep(1)
+threading.Thread(target=hold, daemon=True).start()
 time.sleep(0.5)
 markers = [pid for pid in os.listdir("/proc") if pid.isdigit()
            and (b"left-by-a" in open(f"/proc/{pid}/comm", "rb").read() or b"600.4242" in open(f"/proc/{pid}/cmdline", "rb").read())]
-print("LEFT", shm >= 0, len(markers), time.time())
+status = httpx.get(paced + "/lab/status").json()
+print("LEFT", shm >= 0, len(markers), time.time(), status["active_streams"], ",".join(status["loaded"]), paced)
 '''
 
 LOOKER = r'''
@@ -72,6 +82,11 @@ seen = {"preloaded": preloaded,
         "tcp": reach(socket.AF_INET, ("127.0.0.1", 45678)),
         "shm": libc.shmget(0x0C0FFEE, 0, 0) >= 0,
         "time": time.time()}
+import httpx
+from compatlab.backends import lab_engines
+seen["paced_url"] = lab_engines(("paced",))["paced"]
+status = httpx.get(seen["paced_url"] + "/lab/status").json()
+seen["paced"] = {"active_streams": status["active_streams"], "loaded": status["loaded"]}
 print("SEEN " + json.dumps(seen))
 '''
 
@@ -110,12 +125,15 @@ def test_the_next_student_on_a_worker_finds_nothing_left(graded):
     seen = json.loads(printed(out, "b-looks-for-it", "SEEN"))
     # what the leaver left was really there while it ran, or the test would prove nothing
     assert left[:2] == ["True", "2"], f"the leaver's shared memory and processes were not made: {left}"
+    assert left[3:5] == ["1", "lab:latest"], f"the leaver's stream on its paced engine was not open: {left}"
     assert float(left[2]) < seen["time"], "the two students did not run one after the other"
     assert seen.pop("preloaded"), "the second kernel was not forked from the warm template"
     seen.pop("time")
+    # the same address in each sandbox (its own loopback), and a fresh engine behind it
+    assert seen.pop("paced_url") == left[5]
     assert seen == {"module": False, "class": False, "stdlib": False, "builtins": False, "sys_path": False,
                     "environ": False, "files": [], "processes": [], "abstract_socket": False, "tcp": False,
-                    "shm": False}
+                    "shm": False, "paced": {"active_streams": 0, "loaded": []}}
 
 
 def test_both_are_graded_as_the_reference_solution(graded):

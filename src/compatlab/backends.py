@@ -73,7 +73,8 @@ LESSON_PROFILES = ("ollama", "ollama-legacy", "llamacpp", "vllm")
 # What lessons can ask for: each profile unpaced (answers in microseconds), and "paced", an
 # `ollama` profile that streams like a small model on a laptop (60 tokens/s, 80 ms to the first
 # token) for timing plots and disconnect tests. Model loads take no time in any of them.
-# `compatlab grade` shares the unpaced ones; each kernel starts its own paced engine, so one
+# `compatlab grade` shares the unpaced ones; each sandbox has a paced engine of its own (its
+# runner starts it, sandbox.paced_engine) and a kernel outside one starts its own, so one
 # student's timings and open streams never mix with another's.
 LESSON_ENGINES = {**{profile: ("--profile", profile) for profile in LESSON_PROFILES},
                   "paced": ("--profile", "ollama", "--load-ms", "0")}

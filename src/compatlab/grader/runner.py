@@ -12,17 +12,24 @@ input: capped in size, parsed, checked against the notebook format, and merged i
 notebook the grader holds, whose sources never left its hands.
 """
 
+import json
 import os
 import sys
 
+from compatlab.process import EngineProcess
+
 # --ready-fd=N: closed to say the sandbox is up, before the imports below, so that a warm kernel
-# forked into it (sandbox.run, warm.py) starts while they load
+# forked into it (sandbox.run, warm.py) starts while they load; --paced-engine=JSON: the
+# sandbox's own paced lab engine (sandbox.paced_engine), which boots while they load too
+PACED: EngineProcess | None = None
 for _arg in sys.argv[1:]:
     if _arg.startswith("--ready-fd="):
         os.close(int(_arg.split("=", 1)[1]))
+    elif _arg.startswith("--paced-engine="):
+        _paced = json.loads(_arg.split("=", 1)[1])
+        PACED = EngineProcess(*_paced["args"], port=_paced["port"], prefix=tuple(_paced["prefix"])).launch()
 
 import asyncio  # noqa: E402
-import json  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import traceback  # noqa: E402
@@ -44,6 +51,8 @@ def run_job(job: dict, home: Path) -> dict:
     work.mkdir()
     work.chmod(0o777)
     env = {**kernel["env"], "HOME": str(work), "TMPDIR": str(work), GUARD_VARIABLE: json.dumps(job["guard"])}
+    if PACED is not None:  # the notebook's first cell may ask it for a stream
+        PACED.wait_ready(60)
     for attempt in (1, 2):
         # a warm kernel, forked into this sandbox before the job came (warm.py), or one of our own
         warm = attempt == 1 and "attach" in kernel

@@ -54,6 +54,10 @@ RELAY_CONNECTIONS = 256  # open connections to the engines per worker's relay
 ENVIRONMENT = ("OLLAMA_HOST", "OPENAI_BASE_URL", "COMPATLAB_ENGINES", "NBGRADER_EXECUTION")
 PLACEHOLDER_API_KEY = "compatlab"
 BRIDGES_INSIDE = "/run/bridges"
+# A sandbox's own paced lab engine (backends.LESSON_ENGINES["paced"]), which its runner starts
+# as soon as the sandbox is up: on this port of the sandbox's own loopback, or the next free one
+# above it where a relayed engine has that port.
+PACED_PORT = 11436
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,7 @@ def runner_command(sandbox: Sandbox, seccomp_fd: int | None = None, info_fd: int
     python = [sys.executable, "-I", "-m", "compatlab.grader.runner", *([f"--ready-fd={ready_fd}"] if ready_fd else [])]
     if not sandbox.isolated:
         return python
+    python.append(f"--paced-engine={json.dumps(paced_engine(sandbox))}")
     limits = sandbox.limits
     if sandbox.uids:  # root: namespaces without a user namespace, then the worker's users
         namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
@@ -243,6 +248,20 @@ def runner_command(sandbox: Sandbox, seccomp_fd: int | None = None, info_fd: int
                 "--bounding-set=-all,+setuid,+setgid,+kill",
                 "--securebits=+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked"]
     return [*bwrap, "--", *user, *python]
+
+
+def paced_port(sandbox: Sandbox) -> int:
+    return next(port for port in range(PACED_PORT, 65536) if port not in sandbox.bridges)
+
+
+def paced_engine(sandbox: Sandbox) -> dict:
+    """The sandbox's own paced engine, for its runner to start: on the sandbox's loopback (its
+    network namespace has nothing else), as the kernel's user with the kernel's rlimits, exactly
+    as when the kernel started it itself; only earlier, beside the kernel's start and not in the
+    notebook's setup cell."""
+    from compatlab.backends import LESSON_ENGINES
+
+    return {"args": list(LESSON_ENGINES["paced"]), "port": paced_port(sandbox), "prefix": kernel_prefix(sandbox)}
 
 
 def engine_prefix() -> list[str]:
@@ -321,6 +340,10 @@ def kernel_env(sandbox: Sandbox, grader_env: dict[str, str]) -> dict[str, str]:
            "OPENAI_API_KEY": PLACEHOLDER_API_KEY}
     if sandbox.isolated:
         env["COMPATLAB_RELAY"] = " ".join(f"{port}={BRIDGES_INSIDE}/{port}.sock" for port in sandbox.bridges)
+        from compatlab.backends import ENGINES_VARIABLE
+
+        engines = json.loads(env.get(ENGINES_VARIABLE) or "{}")
+        env[ENGINES_VARIABLE] = json.dumps({"paced": f"http://127.0.0.1:{paced_port(sandbox)}", **engines})
     return env
 
 
@@ -328,8 +351,9 @@ def complete_job(sandbox: Sandbox, job: dict, grader_env: dict[str, str]) -> dic
     """The job with this machine's part filled in: the kernel's prefix (its users, its rlimits),
     its environment (`grader_env`'s allowlisted variables, this machine's engines) and the
     engines' ports, which the kernel must not take for itself."""
+    reserved = [*sandbox.bridges, *([paced_port(sandbox)] if sandbox.isolated else [])]
     return {**job, "kernel": {"prefix": kernel_prefix(sandbox), "env": kernel_env(sandbox, grader_env),
-                              "reserved_ports": list(sandbox.bridges)}}
+                              "reserved_ports": reserved}}
 
 
 # ---------------------------------------------------------------- one run

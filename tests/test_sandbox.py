@@ -89,6 +89,13 @@ def job(box: sandbox.Sandbox, source: str) -> dict:
         "guard": {"roles": {}, "watch": []}}
 
 
+def job_with_paced(box: sandbox.Sandbox, source: str) -> dict:
+    """As a lesson whose own cells use the paced engine: the sandbox starts one of its own."""
+    lesson = {"index": 0, "source": 'ENGINES = lab_engines(("paced",))', "role": "lesson", "label": "setup"}
+    completed = sandbox.complete_job(box, {**job(box, source), "cells": [lesson]}, {})
+    return {**completed, "cells": job(box, source)["cells"]}
+
+
 LEAVE = "for path in ('/tmp/left-before', __import__('os').path.expanduser('~/left-before')): open(path, 'w').write('x')"
 
 
@@ -106,10 +113,10 @@ def probed(request, tmp_path_factory):
     spare = sandbox.Spare() if request.param == "spare" else None
     try:
         if spare:  # a student before, who leaves files; the probe's sandbox boots as theirs ends
-            before = sandbox.run(box, job(box, LEAVE), template, spare)
+            before = sandbox.run(box, job_with_paced(box, LEAVE), template, spare)
             assert json.loads(before.result)["cells"][0]["outputs"] == [], before.log[-3000:]
             assert spare.booting is not None and spare.booting.process.poll() is None
-        outcome = sandbox.run(box, job(box, probe_source()), template, spare)
+        outcome = sandbox.run(box, job_with_paced(box, probe_source()), template, spare)
     finally:
         if spare:
             spare.discard()
@@ -152,6 +159,21 @@ def test_the_sandboxs_own_paced_engine_runs_as_the_kernel_does(probed):
         == ("ollama", 60.0, 0.0)
     assert paced["uid"] == found["uid"] and paced["caps"] == found["caps"] == "0000000000000000"
     assert paced["no_new_privs"] == "1" and paced["address_space"] == found["address_space"] and paced["cgroup"]
+
+
+def test_only_a_lesson_that_uses_the_paced_engine_gets_one_started(tmp_path):
+    box = sandbox.Sandbox(str(tmp_path), bridges=(11436, 40000))
+    lesson = {"index": 0, "source": 'ENGINES = lab_engines(("ollama", "paced"))', "role": "lesson", "label": "setup"}
+    learner = {**lesson, "role": "student"}
+    kernel = sandbox.complete_job(box, {"cells": [lesson, learner]}, {"COMPATLAB_ENGINES": '{"ollama": "u"}'})["kernel"]
+    # the next port up where a relayed engine has 11436; the kernel may not take it
+    assert kernel["paced"]["port"] == 11437 and kernel["reserved_ports"] == [11436, 40000, 11437]
+    assert json.loads(kernel["env"]["COMPATLAB_ENGINES"]) == {"ollama": "u", "paced": "http://127.0.0.1:11437"}
+    for cells in ([learner], [{**lesson, "source": "ENGINES = lab_engines()"}]):  # a learner's cells decide nothing
+        kernel = sandbox.complete_job(box, {"cells": cells}, {"COMPATLAB_ENGINES": '{"ollama": "u"}'})["kernel"]
+        assert kernel["paced"] is None and kernel["env"]["COMPATLAB_ENGINES"] == '{"ollama": "u"}'
+    unsandboxed = sandbox.Sandbox(str(tmp_path), isolated=False)
+    assert sandbox.complete_job(unsandboxed, {"cells": [lesson]}, {})["kernel"]["paced"] is None
 
 
 def test_the_kernel_and_the_runner_are_two_users_of_their_own(probed):

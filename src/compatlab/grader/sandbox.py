@@ -54,9 +54,9 @@ RELAY_CONNECTIONS = 256  # open connections to the engines per worker's relay
 ENVIRONMENT = ("OLLAMA_HOST", "OPENAI_BASE_URL", "COMPATLAB_ENGINES", "NBGRADER_EXECUTION")
 PLACEHOLDER_API_KEY = "compatlab"
 BRIDGES_INSIDE = "/run/bridges"
-# A sandbox's own paced lab engine (backends.LESSON_ENGINES["paced"]), which its runner starts
-# as soon as the sandbox is up: on this port of the sandbox's own loopback, or the next free one
-# above it where a relayed engine has that port.
+# A sandbox's own paced lab engine (backends.LESSON_ENGINES["paced"]), for a lesson that uses
+# one: its runner starts it as soon as the sandbox is up, on this port of the sandbox's own
+# loopback, or the next free one above it where a relayed engine has that port.
 PACED_PORT = 11436
 
 
@@ -210,15 +210,17 @@ def _readonly_paths() -> list[Path]:
 
 
 def runner_command(sandbox: Sandbox, seccomp_fd: int | None = None, info_fd: int | None = None,
-                   ready_fd: int | None = None) -> list[str]:
+                   ready_fd: int | None = None, paced: dict | None = None) -> list[str]:
     """The command that starts the runner: in bubblewrap, as the runner's user, when isolated,
     under the seccomp filter on `seccomp_fd` (seccomp.py) when there is one. With `info_fd`,
     bubblewrap writes there which namespaces it made; with `ready_fd`, the runner closes it
-    once it is up (a warm kernel can join the sandbox then: warm.py)."""
+    once it is up (a warm kernel can join the sandbox then: warm.py); with `paced`
+    (paced_engine's), it starts the sandbox's own paced engine."""
     python = [sys.executable, "-I", "-m", "compatlab.grader.runner", *([f"--ready-fd={ready_fd}"] if ready_fd else [])]
     if not sandbox.isolated:
         return python
-    python.append(f"--paced-engine={json.dumps(paced_engine(sandbox))}")
+    if paced:
+        python.append(f"--paced-engine={json.dumps(paced)}")
     limits = sandbox.limits
     if sandbox.uids:  # root: namespaces without a user namespace, then the worker's users
         namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
@@ -250,8 +252,10 @@ def runner_command(sandbox: Sandbox, seccomp_fd: int | None = None, info_fd: int
     return [*bwrap, "--", *user, *python]
 
 
-def paced_port(sandbox: Sandbox) -> int:
-    return next(port for port in range(PACED_PORT, 65536) if port not in sandbox.bridges)
+def uses_paced_engine(job: dict) -> bool:
+    """Whether the lesson's own cells name the paced engine. Only a matter of speed: a kernel
+    that asks lab_engines() for one its sandbox does not have starts its own, as outside."""
+    return any('"paced"' in cell["source"] for cell in job["cells"] if cell["role"] != "student")
 
 
 def paced_engine(sandbox: Sandbox) -> dict:
@@ -261,7 +265,8 @@ def paced_engine(sandbox: Sandbox) -> dict:
     notebook's setup cell."""
     from compatlab.backends import LESSON_ENGINES
 
-    return {"args": list(LESSON_ENGINES["paced"]), "port": paced_port(sandbox), "prefix": kernel_prefix(sandbox)}
+    port = next(port for port in range(PACED_PORT, 65536) if port not in sandbox.bridges)
+    return {"args": list(LESSON_ENGINES["paced"]), "port": port, "prefix": kernel_prefix(sandbox)}
 
 
 def engine_prefix() -> list[str]:
@@ -340,20 +345,24 @@ def kernel_env(sandbox: Sandbox, grader_env: dict[str, str]) -> dict[str, str]:
            "OPENAI_API_KEY": PLACEHOLDER_API_KEY}
     if sandbox.isolated:
         env["COMPATLAB_RELAY"] = " ".join(f"{port}={BRIDGES_INSIDE}/{port}.sock" for port in sandbox.bridges)
-        from compatlab.backends import ENGINES_VARIABLE
-
-        engines = json.loads(env.get(ENGINES_VARIABLE) or "{}")
-        env[ENGINES_VARIABLE] = json.dumps({"paced": f"http://127.0.0.1:{paced_port(sandbox)}", **engines})
     return env
 
 
 def complete_job(sandbox: Sandbox, job: dict, grader_env: dict[str, str]) -> dict:
     """The job with this machine's part filled in: the kernel's prefix (its users, its rlimits),
-    its environment (`grader_env`'s allowlisted variables, this machine's engines) and the
-    engines' ports, which the kernel must not take for itself."""
-    reserved = [*sandbox.bridges, *([paced_port(sandbox)] if sandbox.isolated else [])]
-    return {**job, "kernel": {"prefix": kernel_prefix(sandbox), "env": kernel_env(sandbox, grader_env),
-                              "reserved_ports": reserved}}
+    its environment (`grader_env`'s allowlisted variables, this machine's engines), the engines'
+    ports, which the kernel must not take for itself, and the sandbox's own paced engine when
+    the lesson uses one."""
+    kernel = {"prefix": kernel_prefix(sandbox), "env": kernel_env(sandbox, grader_env),
+              "reserved_ports": list(sandbox.bridges), "paced": None}
+    if sandbox.isolated and uses_paced_engine(job):
+        from compatlab.backends import ENGINES_VARIABLE
+
+        kernel["paced"] = paced = paced_engine(sandbox)
+        engines = json.loads(kernel["env"].get(ENGINES_VARIABLE) or "{}")
+        kernel["env"][ENGINES_VARIABLE] = json.dumps({"paced": f"http://127.0.0.1:{paced['port']}", **engines})
+        kernel["reserved_ports"].append(paced["port"])
+    return {**job, "kernel": kernel}
 
 
 # ---------------------------------------------------------------- one run
@@ -424,7 +433,7 @@ def boot(sandbox: Sandbox, kernel: dict, template=None) -> Booting:
     ready_read, ready_write = os.pipe() if warm else (None, None)
     log_read, log_write = os.pipe()
     seccomp_fd = seccomp.descriptor() if sandbox.isolated else None
-    argv = runner_command(sandbox, seccomp_fd, info_write, ready_write)
+    argv = runner_command(sandbox, seccomp_fd, info_write, ready_write, kernel.get("paced"))
     if group:  # the sandbox's first process joins the group before it becomes bwrap
         files = group.procs_files()
         argv = ["/bin/sh", "-c", 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; '

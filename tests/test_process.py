@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 
+import httpx
 import pytest
 
 from compatlab.backends import ENGINES_VARIABLE, LESSON_ENGINES, LESSON_PROFILES
@@ -77,3 +79,48 @@ def test_every_setup_cell_finds_shared_engines_without_loading_them(lesson, shar
     if "serve_app(" in setup:
         own.append("uvicorn")
     assert [name for name in report["loaded"] if name.split(".")[0] not in own] == []
+
+
+def engine_pids(group_pid: int) -> list[int]:
+    return [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _parent(pid) == group_pid]
+
+
+def _parent(pid: str) -> int:
+    try:
+        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def test_an_engine_group_serves_each_engine_with_its_own_settings_and_dies_with_its_parent():
+    """One process imports the engine and forks one child per engine (what lab_engines starts)."""
+    from compatlab.process import FAST, EngineGroup
+
+    group = EngineGroup({"fast-vllm": ["--profile", "vllm", *FAST], "paced": list(LESSON_ENGINES["paced"])})
+    group.launch().wait_ready()
+    try:
+        assert sorted(group.urls) == ["fast-vllm", "paced"] and len(set(group.urls.values())) == 2
+        settings = {name: httpx.get(url + "/lab/status", timeout=5).json()["settings"] for name, url in group.urls.items()}
+        assert (settings["fast-vllm"]["profile"], settings["fast-vllm"]["tokens_per_second"]) == ("vllm", 0)
+        assert (settings["paced"]["profile"], settings["paced"]["tokens_per_second"]) == ("ollama", 60)
+        children = engine_pids(group.process.pid)
+        assert len(children) == 2
+        group.process.kill()  # no chance to pass anything on: the children's parent-death signal ends them
+        group.process.wait(5)
+        deadline = time.monotonic() + 10
+        while any(os.path.exists(f"/proc/{pid}") and _parent(str(pid)) != 0 for pid in children) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for url in group.urls.values():
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(url + "/lab/status", timeout=2)
+    finally:
+        group.stop()
+
+
+def test_an_engine_group_refuses_what_engine_serve_would_not_run():
+    for engines, says in (("[1, 2]", "must be a JSON object"), ('{"a": ["--backend", "llama"]}', "a lab engine"),
+                          ('{"a b": []}', "without spaces"), ('{"a": ["--fault", "nope"]}', "known fault")):
+        done = subprocess.run([sys.executable, "-m", "compatlab", "engine", "group", engines],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -12,7 +12,7 @@ import httpx
 from compatlab import DEFAULT_OLLAMA_HOST
 
 if TYPE_CHECKING:
-    from compatlab.process import EngineProcess
+    from compatlab.process import EngineGroup
 
 
 def ollama_host() -> str:
@@ -78,37 +78,41 @@ LESSON_PROFILES = ("ollama", "ollama-legacy", "llamacpp", "vllm")
 # student's timings and open streams never mix with another's.
 LESSON_ENGINES = {**{profile: ("--profile", profile) for profile in LESSON_PROFILES},
                   "paced": ("--profile", "ollama", "--load-ms", "0")}
-_started: dict[str, "EngineProcess"] = {}
+_started: dict[str, str] = {}  # the root URL of each engine this process started, by name
+_groups: list["EngineGroup"] = []
 
 
 def lab_engines(names: tuple[str, ...] = LESSON_PROFILES, prefix: tuple[str, ...] = ()) -> dict[str, str]:
     """A lab engine's root URL per name (see LESSON_ENGINES): the shared ones named in
-    COMPATLAB_ENGINES, the rest started now (one process each, stopped when the kernel exits),
-    each through `prefix` (`compatlab grade`: a sandbox of their own)."""
-    from compatlab.process import EngineProcess
+    COMPATLAB_ENGINES, the rest started now and stopped when this process exits: one process,
+    which imports the engine once and forks one child per engine (process.EngineGroup), run
+    through `prefix` (`compatlab grade`: a sandbox of their own)."""
+    from compatlab.process import FAST, EngineGroup
 
     unknown = [name for name in names if name not in LESSON_ENGINES]
     if unknown:
         raise ValueError(f"no lab engine called {', '.join(unknown)}; choose from {', '.join(LESSON_ENGINES)}")
     shared = json.loads(os.environ.get(ENGINES_VARIABLE) or "{}")
     missing = [name for name in names if name not in shared and name not in _started]
-    launched = {name: EngineProcess(*LESSON_ENGINES[name], fast=name != "paced", prefix=prefix).launch()
-                for name in missing}
-    for name, engine in launched.items():  # they boot side by side (~0.5 s each)
-        _started[name] = engine.wait_ready()
-    return {name: shared.get(name) or _started[name].url for name in names}
+    if missing:
+        group = EngineGroup({name: [*LESSON_ENGINES[name], *(FAST if name != "paced" else ())] for name in missing},
+                            prefix=prefix)
+        _groups.append(group.launch())
+        _started.update(group.wait_ready().urls)
+    return {name: shared.get(name) or _started[name] for name in names}
 
 
 @atexit.register
 def stop_lab_engines() -> None:
     """Every engine this process started: all told to stop at once, then each waited for."""
-    engines = list(_started.values())
+    groups = list(_groups)
+    _groups.clear()
     _started.clear()
-    for engine in engines:
-        if engine.process is not None and engine.process.poll() is None:
-            engine.process.terminate()
-    for engine in engines:
-        engine.stop()
+    for group in groups:
+        if group.process is not None and group.process.poll() is None:
+            group.process.terminate()
+    for group in groups:
+        group.stop()
 
 
 def real_engines() -> dict[str, tuple[str, str]]:

@@ -10,7 +10,6 @@ from compatlab import DEFAULT_ENGINE_PORT, __version__
 def _serve(args: argparse.Namespace) -> int:
     from compatlab.engine.faults import FAULTS
     from compatlab.engine.server import serve
-    from compatlab.engine.settings import EngineSettings
 
     if args.backend == "llama":
         from compatlab.engine.llama_front import serve_front
@@ -19,10 +18,37 @@ def _serve(args: argparse.Namespace) -> int:
     if args.fault is not None and args.fault not in FAULTS:
         print(f"error: unknown fault {args.fault!r}; choose one of {', '.join(FAULTS)}", file=sys.stderr)
         return 2
-    settings = EngineSettings(profile=args.profile, tokens_per_second=args.tokens_per_second,
-                              ttft_ms=args.ttft_ms, load_ms=args.load_ms, slow_load_ms=args.slow_load_ms,
-                              seed=args.seed, fault=args.fault)
-    return serve(settings, host=args.host, port=args.port)
+    return serve(_engine_settings(args), host=args.host, port=args.port)
+
+
+def _engine_settings(args: argparse.Namespace):
+    from compatlab.engine.settings import EngineSettings
+
+    return EngineSettings(profile=args.profile, tokens_per_second=args.tokens_per_second, ttft_ms=args.ttft_ms,
+                          load_ms=args.load_ms, slow_load_ms=args.slow_load_ms, seed=args.seed, fault=args.fault)
+
+
+def _serve_group(args: argparse.Namespace) -> int:
+    """Each engine's arguments are read as `engine serve` reads its own (lab backend only)."""
+    import json
+
+    from compatlab.engine.faults import FAULTS
+    from compatlab.engine.server import serve_group
+
+    parser = build_parser()
+    try:
+        engines = {str(name): parser.parse_args(["engine", "serve", *map(str, arguments)])
+                   for name, arguments in json.loads(args.engines).items()}
+    except (ValueError, AttributeError, TypeError):
+        print('error: ENGINES must be a JSON object: {"name": ["--profile", "vllm", ...], ...}', file=sys.stderr)
+        return 2
+    wrong = [name for name, one in engines.items()
+             if one.backend != "lab" or (one.fault is not None and one.fault not in FAULTS) or " " in name]
+    if wrong:
+        print(f"error: {', '.join(wrong)}: a lab engine (no --backend llama) with a known fault, named without spaces",
+              file=sys.stderr)
+        return 2
+    return serve_group({name: _engine_settings(one) for name, one in engines.items()}, args.host)
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -125,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, default=0, help="seed for requests that give none")
     serve.add_argument("--fault", default=None, metavar="KIND", help=f"apply to every model: {', '.join(FAULTS)}")
     serve.set_defaults(func=_serve)
+    group = engine_commands.add_parser("group", help="several lab engines from one process, one port each")
+    group.add_argument("--host", default="127.0.0.1")
+    group.add_argument("engines", metavar="ENGINES",
+                       help='JSON: {"name": [`engine serve` arguments], ...}; prints one ready line per engine')
+    group.set_defaults(func=_serve_group)
 
     doctor = commands.add_parser("doctor", help="which engines answer, and whether the kit can use one")
     doctor.add_argument("--backend", choices=["auto", "ollama", "lab"], default="auto",

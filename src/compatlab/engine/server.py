@@ -1,14 +1,17 @@
 """Run the lab engine: bind, start uvicorn, announce readiness on stdout."""
 
 import asyncio
+import os
+import signal
 import socket
 import sys
+import traceback
 
 import uvicorn
 
 from compatlab.engine.app import create_app
 from compatlab.engine.settings import EngineSettings
-from compatlab.process import READY  # the line EngineProcess waits for; process.py never imports the engine
+from compatlab.process import READY, die_with_parent  # process.py never imports the engine
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -20,14 +23,14 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve(server: uvicorn.Server, sock: socket.socket, url: str) -> None:
+async def _serve(server: uvicorn.Server, sock: socket.socket, ready: str) -> None:
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             await task
             raise SystemExit("the engine stopped while starting")
         await asyncio.sleep(0.005)
-    print(f"{READY}{url}", flush=True)
+    print(ready, flush=True)
     await task
 
 
@@ -35,7 +38,44 @@ def serve(settings: EngineSettings, host: str = "127.0.0.1", port: int = 11435) 
     return serve_app(create_app(settings), host, port)
 
 
-def serve_app(app, host: str, port: int) -> int:
+def serve_group(engines: dict[str, EngineSettings], host: str = "127.0.0.1") -> int:
+    """`compatlab engine group`: one engine per name, each a child forked after the imports
+    above, on a free port, announcing "READY url name". This process passes SIGTERM on and
+    ends when they all have; each child dies with it (parent-death signal)."""
+    try:
+        import uvloop  # noqa: F401 -- imported once, here, for every child
+    except ImportError:
+        pass
+    children, parent = [], os.getpid()
+    for name, settings in engines.items():
+        pid = os.fork()
+        if pid == 0:  # never returns: the parent's loop is not the child's
+            code = 1
+            try:
+                die_with_parent()
+                if os.getppid() == parent:  # else it died before the line above
+                    code = serve_app(create_app(settings), host, 0, name)
+            except BaseException:  # noqa: BLE001 -- said on stderr, which the parent's launcher keeps
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        children.append(pid)
+
+    def stop(signum, frame) -> None:
+        for child in children:
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for _ in children:
+        os.wait()
+    return 0
+
+
+def serve_app(app, host: str, port: int, name: str = "") -> int:
     try:
         sock = _bind(host, port)
     except OSError as exc:
@@ -50,7 +90,7 @@ def serve_app(app, host: str, port: int) -> int:
     try:
         import uvloop  # installed with uvicorn[standard]; noticeably faster per chunk
 
-        uvloop.run(_serve(server, sock, url))
+        uvloop.run(_serve(server, sock, f"{READY}{url} {name}".strip()))
     except ImportError:
-        asyncio.run(_serve(server, sock, url))
+        asyncio.run(_serve(server, sock, f"{READY}{url} {name}".strip()))
     return 0

@@ -124,3 +124,20 @@ def test_an_engine_group_refuses_what_engine_serve_would_not_run():
         done = subprocess.run([sys.executable, "-m", "compatlab", "engine", "group", engines],
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_groups_ready_lines_are_all_read_when_they_come_in_one_piece():
+    """The engines of a group can announce themselves within one read of the pipe."""
+    from compatlab.process import READY, EngineGroup
+
+    group = EngineGroup({"a": [], "b": []})
+    lines = f"{READY}http://127.0.0.1:1 a\n{READY}http://127.0.0.1:2 b\n"
+    group._command = [sys.executable, "-c", f"import sys, time; sys.stdout.write({lines!r}); sys.stdout.flush(); "
+                                            "time.sleep(30)"]
+    group.process = subprocess.Popen(group._command, stdout=subprocess.PIPE)
+    try:
+        started = time.monotonic()
+        assert group.wait_ready(10).urls == {"a": "http://127.0.0.1:1", "b": "http://127.0.0.1:2"}
+        assert time.monotonic() - started < 5
+    finally:
+        group.stop()

@@ -2,7 +2,8 @@
 
 Standard library only: a lesson's kernel imports this to start or find its engines, so it must
 not pay for the engine's own imports (FastAPI, uvicorn, pydantic: ~480 modules). The engine runs
-as `python -m compatlab engine serve` and announces its URL on stdout with the READY line.
+as `python -m compatlab engine serve` and announces its URL on stdout with the READY line;
+several run as `python -m compatlab engine group`, one READY line each, followed by its name.
 """
 
 import ctypes
@@ -78,21 +79,24 @@ class EngineProcess:
         return self
 
     def wait_ready(self, timeout: float = 20.0) -> "EngineProcess":
-        """Wait for the READY line; several launched engines can boot while we wait for one."""
+        """Wait for the READY line (a group: one per engine); several launched engines can boot
+        while we wait for one. Reads the pipe itself: a group's lines may come in one read."""
         selector = selectors.DefaultSelector()
         selector.register(self.process.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
+        deadline, pending = time.monotonic() + timeout, b""
         while time.monotonic() < deadline:
             if selector.select(timeout=0.05):
-                line = self.process.stdout.readline().decode()
-                if line.startswith(READY):
-                    url, _, name = line[len(READY):].strip().partition(" ")
-                    self.urls[name] = url
-                    if all(name in self.urls for name in self.names):
-                        self.url = self.urls.get("", "")
-                        return self
-                if not line:  # stdout closed: the process ended
+                chunk = os.read(self.process.stdout.fileno(), 65536)
+                if not chunk:  # stdout closed: the process ended
                     break
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in (raw.decode(errors="replace") for raw in lines):
+                    if line.startswith(READY):
+                        url, _, name = line[len(READY):].strip().partition(" ")
+                        self.urls[name] = url
+                if all(name in self.urls for name in self.names):
+                    self.url = self.urls.get("", "")
+                    return self
             if self.process.poll() is not None:
                 break
         self.stop()

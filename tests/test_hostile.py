@@ -428,6 +428,7 @@ def graded(tmp_path_factory):
                             capture_output=True, text=True, timeout=1500, cwd=REPO,
                             env={**os.environ, "COMPATLAB_HOSTILE_SECRET": SECRET, "OPENAI_API_KEY": SECRET + "-key"})
     listener.close()
+    assert (out / "grades.csv").exists(), result.stdout[-3000:] + result.stderr[-3000:]
     with open(out / "grades.csv", newline="") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
     return {"result": result, "rows": rows, "out": out, "victim": victim, "watched": watched, "devnull": devnull,

@@ -30,7 +30,9 @@ async def _serve(server: uvicorn.Server, sock: socket.socket, ready: str) -> Non
             await task
             raise SystemExit("the engine stopped while starting")
         await asyncio.sleep(0.005)
-    print(ready, flush=True)
+    # one write of the whole line: the engines of a group share this pipe, and print() may write
+    # the text and its newline apart (unbuffered), letting another engine's line in between
+    os.write(sys.stdout.fileno(), f"{ready}\n".encode())
     await task
 
 

@@ -9,7 +9,9 @@ A benchmark, not a test: it prints figures and asserts nothing. One run, on one 
    `generate_feedback` for each, since `compatlab grade` hands back feedback too. Timed whole,
    and the `autograde` loop alone;
 3. `compatlab grade CLASS --workers 2` as a subprocess: its whole run (engines, generate,
-   grading, feedback, report), sandboxed as always.
+   grading, feedback, report), sandboxed as always; as shipped, which leaves out the lessons'
+   demonstrations (cells that grade nothing: grader/demos.py), and again with `--run-demos`,
+   which runs every cell serial nbgrader runs.
 
 Both share one set of lab engines per run, as `compatlab grade` does (COMPATLAB_ENGINES), so
 the kernels do the same work, and both kernels find certificates the same way: SSL_CERT_DIR,
@@ -18,9 +20,10 @@ an SSL context for every client it makes, from SSL_CERT_FILE or certifi's bundle
 given a directory: 15 to 22 ms each here, and the lessons make hundreds. Either run would be
 slower for a reason that has nothing to do with grading. The serial run's engines start before
 its clock does; compatlab's start within its run.
-Reported: wall time of each, two ratios (whole job against whole job, the like-for-like one;
-and compatlab's whole run against serial `autograde` alone, which leaves out nbgrader's
-generate and feedback steps but none of compatlab's), and whether every score is identical.
+Reported: wall time of each, two ratios for each compatlab run (whole job against whole job,
+the like-for-like one; and compatlab's whole run against serial `autograde` alone, which leaves
+out nbgrader's generate and feedback steps but none of compatlab's), and whether every score is
+identical.
 Target (issue I): >= 3x on 2 cores with identical scores.
 
 4. the cells alone: the notebooks nbgrader graded (their code as it ran, hidden tests included),
@@ -169,10 +172,10 @@ def cells_only(paths: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def compatlab_grade(folder: Path, out: Path, workers: int) -> tuple[float, dict]:
+def compatlab_grade(folder: Path, out: Path, workers: int, *extra: str) -> tuple[float, dict]:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "compatlab", "grade", str(folder), "--out", str(out),
-                    "--workers", str(workers)], check=True, stdout=subprocess.DEVNULL, cwd=REPO)
+                    "--workers", str(workers), *extra], check=True, stdout=subprocess.DEVNULL, cwd=REPO)
     seconds = time.perf_counter() - start
     with open(out / "grades.csv", newline="") as handle:
         scores = {(row["assignment"], row["student"]): float(row["score"]) if row["score"] else None
@@ -211,25 +214,28 @@ def main() -> None:
         print(f"pure CPU here: {args.workers} processes side by side do {cpu_parallelism(args.workers):.2f}x "
               f"the work of one")
         serial, serial_scores, cells, side_by_side = serial_nbgrader(tmp / "class", tmp / "serial", jobs, args.workers)
-        parallel, parallel_scores = compatlab_grade(tmp / "class", tmp / "parallel", args.workers)
-    same = serial_scores == parallel_scores
+        runs = {"as shipped": compatlab_grade(tmp / "class", tmp / "parallel", args.workers),
+                "--run-demos": compatlab_grade(tmp / "class", tmp / "with-demos", args.workers, "--run-demos")}
     whole, autograde = serial["whole"], serial["autograde"]
-    print(f"{'':44} {'seconds':>8} {'s/notebook':>11}")
-    for label, value in (("serial nbgrader: generate, autograde, feedback", whole),
-                         ("serial nbgrader: autograde alone", autograde),
-                         (f"compatlab grade --workers {args.workers} (whole run)", parallel),
-                         ("the cells alone, one process", cells),
-                         (f"the cells alone, {args.workers} processes at once", side_by_side)):
-        print(f"{label:44} {value:8.1f} {value / len(jobs):11.2f}")
-    print(f"speed-up, whole job against whole job: {whole / parallel:.2f}x; against serial autograde alone: "
-          f"{autograde / parallel:.2f}x; scores identical: {'yes' if same else 'NO'}")
-    print(f"ceiling (serial autograde alone over the cells): with {args.workers} workers and no cost but the cells, "
-          f"{autograde / (cells / args.workers):.2f}x if they shared nothing; {autograde / side_by_side:.2f}x as this "
-          f"machine runs them side by side")
-    if not same:
+    label = f"compatlab grade --workers {args.workers}"
+    print(f"{'':58} {'seconds':>8} {'s/notebook':>11}")
+    for name, value in (("serial nbgrader: generate, autograde, feedback", whole),
+                        ("serial nbgrader: autograde alone", autograde),
+                        (f"{label} (whole run)", runs["as shipped"][0]),
+                        (f"{label} --run-demos (whole run)", runs["--run-demos"][0]),
+                        ("the cells alone, one process (demonstrations included)", cells),
+                        (f"the cells alone, {args.workers} processes at once", side_by_side)):
+        print(f"{name:58} {value:8.1f} {value / len(jobs):11.2f}")
+    for name, (parallel, parallel_scores) in runs.items():
+        same = serial_scores == parallel_scores
+        print(f"speed-up, {name}: whole job against whole job {whole / parallel:.2f}x; against serial autograde "
+              f"alone {autograde / parallel:.2f}x; scores identical: {'yes' if same else 'NO'}")
         for key in sorted(serial_scores):
             if serial_scores[key] != parallel_scores.get(key):
                 print(f"  {key}: serial {serial_scores[key]} vs compatlab {parallel_scores.get(key)}")
+    print(f"ceiling for every cell (serial autograde alone over the cells): with {args.workers} workers and no cost "
+          f"but the cells, {autograde / (cells / args.workers):.2f}x if they shared nothing; "
+          f"{autograde / side_by_side:.2f}x as this machine runs them side by side")
 
 
 if __name__ == "__main__":

@@ -58,6 +58,11 @@
 #
 # Every exercise has hints under its instructions, from gentle to specific: open them one at
 # a time.
+#
+# Some cells you cannot edit: the setup, the tests, and the **demonstrations**, which show,
+# time and plot what you built (a concurrency table, a timing plot). Run them; to try other
+# settings, copy one into a new cell and change the copy. Demonstrations grade nothing, so the
+# grader and `check()` leave them out: your notebook has already shown you what they show.
 
 # %% [markdown]
 # ## Engines: what your notebooks talk to

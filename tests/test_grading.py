@@ -405,3 +405,69 @@ def test_the_released_lesson_runs_its_setup_and_fails_its_visible_tests(tmp_path
     assert [cell.id for cell in tests] == graded_cells(assignment)
     for cell in tests:
         assert [o.ename for o in cell.outputs if o.output_type == "error"], cell.id
+
+
+# ---------------------------------------------------------------- demonstrations (grader/demos.py)
+
+
+def demo_cells(notebook) -> list:
+    return [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("demo_")]
+
+
+def test_the_grader_leaves_each_demonstration_out_and_says_so(graded):
+    from compatlab.grader.sandboxed_execute import NOT_RUN
+
+    _, out, _ = graded
+    lessons_with_demos = 0
+    for assignment in ASSIGNMENTS:
+        notebook = nbformat.read(out / "nbgrader" / "autograded" / "reference-solution" / assignment
+                                 / f"{assignment}.ipynb", as_version=4)
+        demos = demo_cells(notebook)
+        lessons_with_demos += bool(demos)
+        for cell in demos:
+            assert [(o.output_type, o.get("text")) for o in cell.outputs] == [("stream", NOT_RUN)], cell.source[:80]
+        ran = [c for c in notebook.cells if c.cell_type == "code" and c not in demos]
+        assert all(c.execution_count is not None for c in ran), assignment
+    assert lessons_with_demos >= 5
+
+
+def test_run_demos_runs_them_and_a_test_relabelled_as_a_demonstration_still_runs(tmp_path, out):
+    """A learner cannot have a test left out by giving its cell a demonstration's name: the
+    gradebook, not the notebook, says which cells are demonstrations, and nbgrader puts a locked
+    cell's source back before anything runs. --run-demos runs them, and grades the class again."""
+    lesson, wrong, test = "ollama-adapter", "health-check-no-timeout", "test_health_check"
+    assert test in STUDENTS[(wrong, lesson)].loses
+    submitted = tmp_path / "class"
+    (submitted / "ada" / lesson).mkdir(parents=True)
+    shutil.copy(SAMPLE / "reference-solution" / lesson / f"{lesson}.ipynb", submitted / "ada" / lesson)
+    notebook = nbformat.read(SAMPLE / wrong / lesson / f"{lesson}.ipynb", as_version=4)
+    [target] = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == test]
+    demo = demo_cells(notebook)[-1].metadata.nbgrader.grade_id
+    target.metadata.nbgrader.update(grade=False, grade_id=demo, locked=True)
+    target.metadata.nbgrader.pop("points", None)
+    (submitted / "mallory" / lesson).mkdir(parents=True)
+    nbformat.write(notebook, submitted / "mallory" / lesson / f"{lesson}.ipynb")
+
+    def grade(*extra: str) -> dict:
+        result = compatlab("grade", str(submitted), "--out", str(out), *extra)
+        assert result.returncode == 0, result.stdout + result.stderr
+        with open(out / "grades.csv", newline="") as handle:
+            return {row["student"]: row for row in csv.DictReader(handle)}
+
+    def demo_outputs() -> list[str]:
+        autograded = nbformat.read(out / "nbgrader" / "autograded" / "ada" / lesson / f"{lesson}.ipynb", as_version=4)
+        return ["".join(o.get("text", "") for o in cell.outputs) for cell in demo_cells(autograded)]
+
+    from compatlab.grader.sandboxed_execute import NOT_RUN
+
+    first = grade()
+    assert float(first["mallory"][f"{lesson}/{test}"]) == 0  # the test ran, and failed as it should
+    low, high = STUDENTS[(wrong, lesson)].band
+    assert low <= float(first["mallory"]["score"]) <= high
+    assert first["ada"]["score"] == first["ada"]["max_score"]
+    assert demo_outputs() and set(demo_outputs()) == {NOT_RUN}
+
+    second = grade("--run-demos")
+    assert {name: row["score"] for name, row in second.items()} == {name: row["score"] for name, row in first.items()}
+    assert NOT_RUN not in demo_outputs()
+    assert any(text.strip() for text in demo_outputs())  # they printed what they show

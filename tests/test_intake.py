@@ -160,6 +160,27 @@ def test_parse_accepts_version_3_and_returns_version_4():
     assert problem == "" and notebook.nbformat == 4 and notebook.cells[0].source == "1"
 
 
+def test_a_copied_lesson_cell_leaves_one_cell_with_its_id_as_nbgrader_would():
+    """JupyterLab copies a cell with its nbgrader metadata. nbgrader's autograde keeps the id on
+    the last such cell and then stops on the notebook (an entry with no id); the grader drops
+    the copies' metadata first, so the notebook is graded and the copies are the learner's."""
+    from nbgrader.preprocessors import DeduplicateIds
+
+    notebook = nbformat.read(GOOD, as_version=4)
+    locked = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("locked"))
+    copy = nbformat.from_dict(json.loads(json.dumps(locked)))
+    copy.source, copy.id = "print('my own version')", "copied-cell"
+    nameless = nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {"locked": True, "grade": False}})
+    notebook.cells += [copy, nameless]
+    parsed, problem = parse_notebook(nbformat.writes(notebook).encode(), "x.ipynb")
+    assert problem == ""
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in parsed.cells]
+    assert ids.count(locked.metadata.nbgrader.grade_id) == 1 and ids[-2] == locked.metadata.nbgrader.grade_id
+    assert "nbgrader" not in parsed.cells[-1].metadata
+    DeduplicateIds().preprocess(parsed, {})  # nbgrader's own step finds nothing left to empty
+    assert all(c.metadata.get("nbgrader", {"grade_id": 1}).get("grade_id") for c in parsed.cells)
+
+
 def _plant(folder: Path, name: str, kind: str, outside: Path) -> None:
     path = folder / name
     if kind == "link":

@@ -97,3 +97,38 @@ def test_released_cells_keep_their_nbgrader_roles(assignment):
     assert graded and all(c.metadata["nbgrader"]["locked"] and c.metadata["nbgrader"]["points"] > 0 for c in graded)
     assert answers and all('raise NotImplementedError("this exercise is not answered yet' in c.source for c in answers)
     assert all(not c.get("outputs") for c in cells if c.cell_type == "code")  # released without outputs
+
+
+def _cell(source: str, grade_id: str = "", **flags) -> nbformat.NotebookNode:
+    meta = {"nbgrader": {"grade_id": grade_id, "locked": True, "grade": False, "solution": False, **flags}} if grade_id else {}
+    return nbformat.v4.new_code_cell(source, metadata=meta)
+
+
+def test_a_demonstration_that_feeds_a_graded_cell_is_refused():
+    """The grader leaves demonstrations out (grader/demos.py), so a release refuses one whose
+    names a later cell reads: a test would see a NameError only when graded."""
+    from compatlab.grader import demos
+
+    clean = nbformat.v4.new_notebook(cells=[
+        _cell("import time\nTIMEOUT = 2", "setup"),
+        _cell("table = {limit: time.time() for limit in (1, 2)}\nfor row in table: pass", "demo_table"),
+        _cell("row = 3\nassert row == 3 and TIMEOUT", "test_x", grade=True, points=1)])
+    assert demos.leaks(clean) == []  # `row` is bound by the test itself; comprehension names stay inside
+    leaky = nbformat.v4.new_notebook(cells=[
+        _cell("def helper():\n    return 1\nLIMIT = 4", "demo_helper"),
+        _cell("def check():\n    return helper() + LIMIT\nassert check()", "test_y", grade=True, points=1),
+        _cell("print('hi')", "demo_unlocked", locked=False),
+        _cell("x = 1", "demo_graded", grade=True, points=1)])
+    problems = demos.leaks(leaky)
+    assert any("reads 'helper'" in p and "demo_helper" in p for p in problems)
+    assert any("reads 'LIMIT'" in p for p in problems)
+    assert any(p.startswith("demo_unlocked: a demonstration must be a locked cell") for p in problems)
+    assert any(p.startswith("demo_graded:") for p in problems)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_lessons_demonstrations_leave_its_grades_alone(assignment):
+    from compatlab.grader import demos
+    from compatlab.grader.course import read_master
+
+    assert demos.leaks(read_master(COURSE.master(assignment))) == []

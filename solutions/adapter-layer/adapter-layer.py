@@ -580,7 +580,7 @@ print("✓ OllamaAdapter: every check in this cell passed")
 # chunk carries the engine's figure and yours; the third line is what a stopwatch around the
 # whole call gives.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_three_speeds", "locked": true, "schema_version": 3, "solution": false, "task": false}
 try:
     began = time.perf_counter()
     chunks, error = await collect(OllamaAdapter(CLIENT, SLOW_START, "slow:latest").stream(HELLO))
@@ -807,7 +807,7 @@ print("✓ OpenAICompatAdapter: every check in this cell passed")
 # `lab:error-mid-stream` is an error event on llama-server and vLLM, and on Ollama's `/v1` the
 # stream simply stops, with no finish reason (as Lesson 5, `tolerant-client`, showed).
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_mid_stream_errors", "locked": true, "schema_version": 3, "solution": false, "task": false}
 for label, adapter in (("native, ollama", OllamaAdapter(CLIENT, NATIVE["ollama"], "lab:error-mid-stream")),
                        ("/v1, ollama", OpenAICompatAdapter(CLIENT, V1["ollama"], "lab:error-mid-stream")),
                        ("/v1, vllm", OpenAICompatAdapter(CLIENT, V1["vllm"], "lab:error-mid-stream"))):
@@ -1148,7 +1148,7 @@ print("✓ Fallback: every check in this cell passed")
 # With real engines: a daemon that is down, then a healthy `/v1` engine. The skipped adapter's
 # error is what you would log.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_fallback", "locked": true, "schema_version": 3, "solution": false, "task": false}
 fallback = Fallback([OllamaAdapter(CLIENT, closed_port(), MODEL), OpenAICompatAdapter(CLIENT, V1["llamacpp"], MODEL)])
 try:
     chunks, error = await collect(fallback.stream(HELLO))
@@ -1280,7 +1280,7 @@ print("✓ run_many: every check in this cell passed")
 # time), and the time to first token as the user sees it, queue included. When the real tier
 # is installed (`make real`), the same runs go to llama-server (`LLAMA_SERVER_URL`) too.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_concurrency", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def concurrency_table(adapter, limits=(1, 2, 4, 8), requests=8):
     async def measure():
         rows = []
@@ -1308,7 +1308,7 @@ for label, table in measured.items():
     print(label)
     display(table.round(2))
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_concurrency_plot", "locked": true, "schema_version": 3, "solution": false, "task": false}
 if measured:
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
     for (label, table), marker in zip(measured.items(), "os^v"):
@@ -1353,7 +1353,7 @@ if measured:
 # of the two Ollama profiles, llama-server's and vLLM's `/v1`, and the real tier when it runs.
 # It is your harness's checks restated for `StreamChunk`s: read it, and add your own.
 
-# %% nbgrader={"grade": false, "grade_id": "matrix", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "demo_matrix", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def follow_up(native):
     """A tool loop's second turn. The one request the layer does not translate: Ollama's API takes the
     call's arguments as an object, /v1 as a JSON string (a layer for production would map these too)."""
@@ -1475,7 +1475,7 @@ MATRIX
 # the real tier, SmolLM2 answers a tool question in prose (the harness lesson's finding) and has no
 # thinking: a model's limits, which no adapter can fix.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_matrix_plot", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from matplotlib.colors import ListedColormap
 
 if MATRIX is not None:

@@ -815,7 +815,7 @@ print("✓ tokens_per_second: every check in this cell passed")
 # The same story request, recorded three ways from the same model: llama-server's own `/v1`,
 # and Ollama's native and `/v1` APIs in front of it. Your functions on each:
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def summary(chunks):
     measured = gaps(chunks)
     return {"TTFT (ms)": round(ttft(chunks) * 1000, 1), "tokens": len(measured) + 1,
@@ -842,7 +842,7 @@ for name, chunks in STREAMS.items():
 # it disagrees with your chunk count, trust `completion_tokens` and use
 # `(completion_tokens − 1) / (last − first)` as the decoding speed.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_reported_tokens", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def reported_tokens(trace):
     """The engine's own count of generated tokens, from the last frame that has one."""
     for item in reversed(trace["lines"]):
@@ -867,7 +867,7 @@ for name, chunks in STREAMS.items():
 # `LLAMA_SERVER_URL` (llama-server itself), both set by `make lab` when the real tier is
 # installed. Graded runs never use it: a grade must not depend on the grading machine.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_three_paces", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from concurrent.futures import ThreadPoolExecutor
 
 from compatlab.process import EngineProcess
@@ -921,7 +921,7 @@ for name, chunks in STREAMS.items():
 #   tail is stalls the median hides.
 # - **Tokens per second per engine**, measured the same way for each.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_plot", "locked": true, "schema_version": 3, "solution": false, "task": false}
 fig, (timeline, cdf, bars) = plt.subplots(1, 3, figsize=(16, 4.6))
 for name, chunks in STREAMS.items():
     times = [t for t, text in chunks if text]

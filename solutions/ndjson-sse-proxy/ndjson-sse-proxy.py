@@ -651,7 +651,7 @@ print("✓ the proxy: every check in this cell passed")
 # Same requests, the same SDK, two base URLs. The cell below lines the two streams up field
 # by field. Same text and same usage, but not the same bytes:
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_stream_facts", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def stream_facts(base_url, **request):
     """What a careful client could notice about one streamed reply."""
     chunks = list(sdk(base_url).chat.completions.create(model=MODEL, stream=True, **request))
@@ -704,7 +704,7 @@ pd.DataFrame(rows, columns=["request", "field", "Ollama /v1", "your proxy", ""])
 # be reported inside the stream. The lab engine's fault models show each case. Look at what
 # Ollama's own `/v1` does with an error mid-stream:
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_faults", "locked": true, "schema_version": 3, "solution": false, "task": false}
 for model in ("lab:error-mid-stream", "lab:malformed-line", "lab:drop-mid-stream"):
     with httpx.stream("POST", f"{UPSTREAM}/api/chat", timeout=TIMEOUT,
                       json={"model": model, "messages": [{"role": "user", "content": "Write 9 words"}]}) as response:
@@ -916,7 +916,7 @@ print("✓ content_arrivals: every check in this cell passed")
 # chunk by chunk, is what the proxy adds. Time to first token is measured separately on the
 # unpaced engine, where nothing hides the hop.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_overhead", "locked": true, "schema_version": 3, "solution": false, "task": false}
 FORTY = {"model": MODEL, "messages": [{"role": "user", "content": "Write 40 words"}], "stream": True}
 one = {**FORTY, "messages": [{"role": "user", "content": "Write 1 words"}]}
 with serve_app(make_app(PACED)) as paced_proxy, serve_app(make_app(UPSTREAM)) as fast_proxy:

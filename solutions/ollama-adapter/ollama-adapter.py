@@ -866,7 +866,7 @@ print("✓ Fallback: every check in this cell passed")
 # With real engines: a daemon that is down, then a healthy one. The skipped adapter's error is
 # what you would log.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_fallback", "locked": true, "schema_version": 3, "solution": false, "task": false}
 fallback = Fallback([OllamaAdapter(closed_port(), MODEL), OllamaAdapter(OLLAMA, MODEL)])
 reply = "".join(chunk.content for chunk in fallback.stream(HELLO))
 print("served by", fallback.served_by)
@@ -888,7 +888,7 @@ for adapter, error in fallback.skipped:
 # several lengths, all at once: it paces each request on its own schedule (`Pacer` in
 # `compatlab/engine/runtime.py`), so they do not slow each other down.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_four_lengths", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from concurrent.futures import ThreadPoolExecutor
 
 
@@ -929,7 +929,7 @@ table
 #
 # The arrival timeline of one reply from a thinking model shows where the time goes:
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_timeline", "locked": true, "schema_version": 3, "solution": false, "task": false}
 timeline = timed(OllamaAdapter(PACED, "lab-think:latest"), [{"role": "user", "content": "Write 30 words."}])
 
 

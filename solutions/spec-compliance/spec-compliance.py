@@ -1325,7 +1325,7 @@ print("✓ check_errors and conformance_report: every check in this cell passed"
 # the bugs the review found) and as fixed. Each cell of the map is one area of the spec; its
 # colour is the share of checks passed there.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_report", "locked": true, "schema_version": 3, "solution": false, "task": false}
 AREAS = {"parameter ranges": lambda url: check_params(url, MODEL),
          "structured output": lambda url: check_structured(url, MODEL),
          "base64 embeddings": lambda url: check_embeddings(url, EMBED_MODEL),
@@ -1371,7 +1371,7 @@ plt.show()
 # If a real engine answers on this machine (a real Ollama, or the kit's real tier), its report
 # is below (embeddings left out: a chat model does not embed); while grading there are none.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "demo_real_engines", "locked": true, "schema_version": 3, "solution": false, "task": false}
 for label, (base_url, model) in real_engines().items():
     try:
         findings = [*check_params(base_url, model), *check_structured(base_url, model),

@@ -73,7 +73,8 @@ def _grade(args: argparse.Namespace) -> int:
     from compatlab.grader.grade import run_grade
 
     return run_grade(args.submissions, args.out, args.workers, not args.no_sandbox, args.cell_timeout,
-                     args.notebook_timeout, args.assignment, args.student, args.due, args.cluster or "")
+                     args.notebook_timeout, args.assignment, args.student, args.due, args.cluster or "",
+                     args.run_demos)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -179,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="time limit for a whole notebook (default: 600)")
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run student code with the grader's rights (see README, 'Grading safely')")
+    grade.add_argument("--run-demos", action="store_true",
+                       help="run the lessons' demonstrations too, for their tables and plots in the autograded "
+                            "notebooks (nbgrader's formgrader); by default the grader leaves them out: they grade nothing")
     grade.add_argument("--assignment", action="append", metavar="LESSON",
                        help="grade only this lesson's submissions (repeat for more); the rest keep their grades")
     grade.add_argument("--student", action="append", metavar="ID",

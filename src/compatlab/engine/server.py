@@ -92,7 +92,8 @@ def serve_app(app, host: str, port: int, name: str = "") -> int:
     try:
         import uvloop  # installed with uvicorn[standard]; noticeably faster per chunk
 
-        uvloop.run(_serve(server, sock, f"{READY}{url} {name}".strip()))
+        run = uvloop.run
     except ImportError:
-        asyncio.run(_serve(server, sock, f"{READY}{url} {name}".strip()))
+        run = asyncio.run
+    run(_serve(server, sock, f"{READY}{url} {name}".strip()))
     return 0

@@ -30,7 +30,6 @@ import signal
 import socket
 import uuid
 from collections import Counter
-from pathlib import Path
 from queue import Empty
 from time import monotonic
 

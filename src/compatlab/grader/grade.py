@@ -127,11 +127,13 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
         gradebook.drop_assignments(url, course_id, changed)
     submissions += kept
     work.mkdir(parents=True, exist_ok=True)
+    kept_keys = {s.key for s in kept}
+    graded_as = {s.key: s.fingerprint if s.key in kept_keys else _graded_as(s.fingerprint, limits)
+                 for s in submissions}
     # also anything whose autograded notebook is gone (nbgrader's own autograde, refused, removes it first)
-    todo = [s for s in submissions if not s.problem and (state["submissions"].get(s.key) != s.fingerprint
+    todo = [s for s in submissions if not s.problem and (state["submissions"].get(s.key) != graded_as[s.key]
                                                          or not _autograded(work, s).is_file())]
     todo_keys = {s.key for s in todo}
-    kept_keys = {s.key for s in kept}
     for sub in submissions:
         try:
             if sub.notebook is not None:
@@ -164,12 +166,18 @@ def grade_class(folder: Path, out: Path, course: Course = Course(), console: Con
         console.print(f"{len(kept)} of those are not in this run ({markup_safe(str(folder), None)}, or not selected): "
                       "graded by an earlier run into the same --out, they stay in its tables, report and feedback")
     state["masters"].update(masters)
-    state["submissions"] = {s.key: s.fingerprint for s in submissions if s.score is not None and not s.problem}
+    state["submissions"] = {s.key: graded_as[s.key] for s in submissions if s.score is not None and not s.problem}
     (out / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True))
     if not check:
         _write_formgrader_config(work, course)
         _write_outputs(out, work, submissions, lessons, course)
     return submissions
+
+
+def _graded_as(fingerprint: str, limits: sandbox.Limits) -> str:
+    """A submission's state: its digest, and whether its demonstrations ran (--run-demos), so that
+    asking for them grades it again (for their outputs in the autograded notebook)."""
+    return hashlib.sha256(f"{fingerprint} with demos".encode()).hexdigest() if limits.run_demos else fingerprint
 
 
 def _with_due(digest: str, due: datetime.datetime | None) -> str:
@@ -476,14 +484,15 @@ def parse_due(text: str, lessons: list[str]) -> tuple[str, datetime.datetime]:
 
 def run_grade(folder: str, out: str, workers: int | None = None, sandboxed: bool = True,
               cell_timeout: int = 30, notebook_timeout: int = 600, assignments: list[str] | None = None,
-              students: list[str] | None = None, due: list[str] | None = None, cluster: str = "") -> int:
+              students: list[str] | None = None, due: list[str] | None = None, cluster: str = "",
+              run_demos: bool = False) -> int:
     console = Console()
     for name, value in (("--workers", workers), ("--cell-timeout", cell_timeout),
                         ("--notebook-timeout", notebook_timeout)):
         if value is not None and value < 1:
             print(f"compatlab grade: {name} must be at least 1, not {value}", file=sys.stderr)
             return EXIT_USAGE
-    limits = sandbox.Limits(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout)
+    limits = sandbox.Limits(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, run_demos=run_demos)
     selection = Selection(tuple(dict.fromkeys(assignments or ())), tuple(dict.fromkeys(students or ())))
     try:
         dues = dict(parse_due(text, Course().assignments()) for text in due or ())

@@ -285,6 +285,7 @@ def parse_notebook(data: bytes, filename: str) -> tuple[nbformat.NotebookNode | 
         return None, f"{filename} is not a valid Jupyter notebook ({detail})"
     if problem := _grading_metadata_problem(notebook):
         return None, f"{filename}: {problem}"
+    _drop_copied_ids(notebook)
     return notebook, ""
 
 
@@ -308,6 +309,21 @@ def _grading_metadata_problem(notebook) -> str:
         if isinstance(points, bool) or not isinstance(points, (int, float)):
             return f"cell {number}'s nbgrader points are not a number"
     return ""
+
+
+def _drop_copied_ids(notebook) -> None:
+    """A cell copied in JupyterLab keeps its nbgrader metadata, grade_id included. nbgrader's
+    autograde then stops on the whole notebook: DeduplicateIds empties the metadata of all but the
+    last cell with that id, and OverwriteCells cannot read an entry without one (KeyError). So,
+    as nbgrader intends, the last cell with an id keeps it, and the others (and any entry with no
+    id) become the learner's own cells. A locked cell's source still comes back from the
+    gradebook, and a test cell that is gone is put back (OverwriteCells)."""
+    seen = set()
+    for cell in reversed(notebook.cells):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if "nbgrader" in cell.metadata and (grade_id is None or grade_id in seen):
+            del cell.metadata["nbgrader"]
+        seen.add(grade_id)
 
 
 def write_notebook(notebook: nbformat.NotebookNode, folder: Path, assignment: str, timestamp: str = "",

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 
+from compatlab.grader import demos
 from compatlab.grader.course import Course, read_master, source_notebook
 
 SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION")
@@ -57,6 +58,8 @@ def sample_class(course: Course) -> list[SampleStudent]:
 
 def generate(course: Course, assignment: str, release_dir: Path, db_path: Path) -> Path:
     """Run nbgrader generate_assignment for one lesson; the released notebook's path."""
+    if problems := demos.leaks(read_master(course.master(assignment))):
+        raise ReleaseError(f"{assignment}'s demonstrations would change its grades:\n" + "\n".join(problems))
     source_notebook(course, assignment)
     api = course.nbgrader_api(release_directory=release_dir, db_url=f"sqlite:///{db_path}")
     result = api.generate_assignment(assignment, force=True, create=True)

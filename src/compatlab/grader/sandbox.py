@@ -75,6 +75,7 @@ class Limits:
     notebook_output_bytes: int = 10_000_000  # every output message, display updates and widgets included
     message_bytes: int = 8 * 2**20  # one message from the kernel
     log_bytes: int = 256 * 1024  # the sandbox's terminal output kept in grading.log
+    run_demos: bool = False  # the lessons' demonstrations too (they grade nothing): --run-demos
 
 
 @dataclass

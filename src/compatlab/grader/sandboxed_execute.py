@@ -6,7 +6,8 @@ the autograded notebook, the gradebook and feedback never meet student code. The
 runs student code, Execute, is replaced by `SandboxedExecute`:
 
 1. it marks each code cell's role, from the gradebook: the lesson's test cells, the lesson's own
-   locked cells, and the learner's cells;
+   locked cells, its demonstrations (demos.py: left out unless `compatlab grade --run-demos`), and
+   the learner's cells;
 2. it sends the code cells, their roles and the limits to a fresh sandbox (sandbox.py), where
    the runner executes them (runner.py, execute.py) and the guard watches (guard.py); test
    cells go with strict comparisons (strict.py), so no returned object decides its own test;
@@ -33,11 +34,13 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
+from compatlab.grader import demos, strict, warm
 from compatlab.grader import sandbox as sandboxes
-from compatlab.grader import strict, warm
 from compatlab.grader.safe_text import plain
 
 MAX_NOTES = 20
+NOT_RUN = ("A demonstration: the grader leaves it out, since it grades nothing (it ran in your own notebook; "
+           "`compatlab grade --run-demos` runs it too).\n")
 
 
 class SandboxFailure(Exception):
@@ -94,11 +97,13 @@ class RemoteExecute(SandboxedExecute):
 @dataclass
 class Plan:
     """What goes to a sandbox for one notebook (`job`: the parts that are the same on every machine)
-    and what the grader keeps to read the result (each cell's role, the code cells' indices)."""
+    and what the grader keeps to read the result (each cell's role, the indices of the code cells
+    sent and of the demonstrations left out)."""
 
     job: dict
     roles: list[str]
     code: list[int]
+    demos: list[int]
 
 
 def plan_job(nb, resources, limits: sandboxes.Limits) -> Plan:
@@ -107,7 +112,10 @@ def plan_job(nb, resources, limits: sandboxes.Limits) -> Plan:
     allowlisted variables of the grader's environment. Nothing of this machine: where the
     engines are and which users run the kernel are filled in where it runs (sandbox.complete_job)."""
     roles = cell_roles(nb, resources["nbgrader"])
-    code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+    if limits.run_demos:
+        roles = ["lesson" if role == "demo" else role for role in roles]
+    code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and roles[i] != "demo"]
+    demos = [i for i, role in enumerate(roles) if role == "demo"]
     lesson = [nb.cells[i].source for i in code if roles[i] != "student"]
     tests = [nb.cells[i].source for i in code if roles[i] == "test"]
     sources = {i: strict.rewrite(nb.cells[i].source) if roles[i] == "test" else nb.cells[i].source for i in code}
@@ -119,7 +127,7 @@ def plan_job(nb, resources, limits: sandboxes.Limits) -> Plan:
            "environment": {name: os.environ[name] for name in sandboxes.ENVIRONMENT if name in os.environ},
            "guard": {"roles": {digest(sources[i]): roles[i] for i in code if roles[i] != "student"},
                      "watch": watched_attributes(lesson, tests)}}
-    return Plan(job, roles, code)
+    return Plan(job, roles, code, demos)
 
 
 def apply_outcome(nb, plan: Plan, outcome: sandboxes.Outcome):
@@ -132,6 +140,8 @@ def apply_outcome(nb, plan: Plan, outcome: sandboxes.Outcome):
         if plan.roles[entry["index"]] == "test":  # no partial credit: nbgrader would read it from here
             outputs = [o for o in outputs if o.get("output_type") != "execute_result"]
         cell.outputs, cell.execution_count = outputs, entry["execution_count"]
+    for index in plan.demos:
+        nb.cells[index].outputs = [nbformat.v4.new_output("stream", name="stdout", text=NOT_RUN)]
     try:
         nbformat.validate(nb)
     except Exception as exc:  # noqa: BLE001 -- jsonschema's errors, RecursionError
@@ -151,7 +161,9 @@ def label(cell, index: int) -> str:
 
 def cell_roles(nb, info: dict) -> list[str]:
     """Each cell's role by its grade_id and the gradebook (not by metadata the learner could
-    edit): "test" for the lesson's test cells, "lesson" for its other locked cells."""
+    edit): "test" for the lesson's test cells, "demo" for its locked demonstrations, "lesson" for
+    its other locked cells. A locked cell's source is the lesson's: nbgrader's OverwriteCells
+    put it back before this step, so a demonstration left out is always the lesson's own code."""
     with Gradebook(info["db_url"]) as gradebook:
         notebook = gradebook.find_notebook(info["notebook"], info["assignment"])
         locked = {cell.name for cell in notebook.source_cells if cell.locked}
@@ -159,7 +171,8 @@ def cell_roles(nb, info: dict) -> list[str]:
     roles = []
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        roles.append("test" if grade_id in tests else "lesson" if grade_id in locked else "student")
+        roles.append("test" if grade_id in tests else "student" if grade_id not in locked
+                     else "demo" if grade_id.startswith(demos.PREFIX) else "lesson")
     return roles
 
 

@@ -63,8 +63,9 @@ demo: install sandbox ## the main job: autograde data/sample-class, report under
 # Two xdist workers, each given whole files (their module fixtures are made once), the longest
 # first (tests/conftest.py): while one grades a class, the other runs what mostly waits (time
 # limits, the browser, the real model). The sample class is graded once for both (`graded`).
+# The 25 slowest tests are listed at the end: where the suite's time goes.
 test: install real browser sandbox classroom-deps ## the whole suite, the real-engine and browser tests included
-	$(RUN) $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
+	$(RUN) $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25
 
 # ARGS go to `compatlab lab`: make lab ARGS="--port 9999 --no-browser"
 lab: install       ## JupyterLab on your work folder (work/, filled from lessons/), an engine, OLLAMA_HOST / OPENAI_BASE_URL set

@@ -47,12 +47,13 @@ def notebooks() -> list[tuple[str, str]]:
     return chosen
 
 
-def fresh_copy(lesson: str, student: str, scratch: Path) -> Path:
-    """The sample student's notebook, copied into a folder of its own named after the lesson."""
+def fresh_copy(lesson: str, student: str, scratch: Path, repo: Path = REPO) -> Path:
+    """The sample student's notebook (as `repo` releases it: its lessons may differ), copied into a
+    folder of its own named after the lesson."""
     folder = Path(tempfile.mkdtemp(dir=scratch)) / lesson
     folder.mkdir()
     notebook = folder / f"{lesson}.ipynb"
-    shutil.copyfile(SAMPLE / "submitted" / student / lesson / f"{lesson}.ipynb", notebook)
+    shutil.copyfile(repo / "data" / "sample-class" / "submitted" / student / lesson / f"{lesson}.ipynb", notebook)
     return notebook
 
 
@@ -61,9 +62,11 @@ def env_for(python: Path) -> dict[str, str]:
     return {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-def check_once(python: Path, lesson: str, student: str, scratch: Path) -> tuple[float, dict]:
-    """One `compatlab check --json` of a fresh copy, in a new process: (seconds, its report)."""
-    notebook = fresh_copy(lesson, student, scratch)
+def check_once(repo: Path, lesson: str, student: str, scratch: Path) -> tuple[float, dict]:
+    """One `compatlab check --json` of a fresh copy, in a new process of `repo`'s own venv:
+    (seconds, its report)."""
+    python = repo / ".venv" / "bin" / "python"
+    notebook = fresh_copy(lesson, student, scratch, repo)
     start = time.perf_counter()
     done = subprocess.run([str(python), "-m", "compatlab", "check", str(notebook), "--json"],
                           capture_output=True, text=True, env=env_for(python), cwd=notebook.parent, timeout=600)
@@ -140,25 +143,25 @@ def main() -> None:
     if args.phases:
         timed_check(args.phases)
         return
-    pythons = {"this": Path(sys.executable)}
+    checkouts = {"this": REPO}  # each checkout's own venv and sample class
     if args.against:
-        pythons["against"] = args.against.resolve() / ".venv" / "bin" / "python"
-    times: dict[str, list[float]] = {name: [] for name in pythons}
+        checkouts["against"] = args.against.resolve()
+    times: dict[str, list[float]] = {name: [] for name in checkouts}
     print(f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the start")
-    header = f"{'lesson':<18} {'student':<34}" + "".join(f" {name + ' s':>10} {'verdict':>9}" for name in pythons)
+    header = f"{'lesson':<18} {'student':<34}" + "".join(f" {name + ' s':>10} {'verdict':>9}" for name in checkouts)
     print(header)
     with tempfile.TemporaryDirectory(prefix="check-speed-") as scratch:
         run = 0
         for round_ in range(args.rounds):
             for lesson, student in notebooks():
-                order = list(pythons) if run % 2 == 0 else list(reversed(pythons))
+                order = list(checkouts) if run % 2 == 0 else list(reversed(checkouts))
                 run += 1
                 row = {}
                 for name in order:
-                    row[name] = check_once(pythons[name], lesson, student, Path(scratch))
+                    row[name] = check_once(checkouts[name], lesson, student, Path(scratch))
                     times[name].append(row[name][0])
                 print(f"{lesson:<18} {student:<34}"
-                      + "".join(f" {row[name][0]:10.2f} {verdict(row[name][1]):>9}" for name in pythons), flush=True)
+                      + "".join(f" {row[name][0]:10.2f} {verdict(row[name][1]):>9}" for name in checkouts), flush=True)
         if args.breakdown:
             rows = [(lesson, student, breakdown(lesson, student, Path(scratch))) for lesson, student in notebooks()]
             names = next((list(phases) for *_, phases in rows if phases), [])
@@ -172,7 +175,7 @@ def main() -> None:
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end")
     for name, values in times.items():
         print(f"{name}: median {statistics.median(values):.2f} s, min {min(values):.2f}, max {max(values):.2f} "
-              f"over {len(values)} checks ({pythons[name]})")
+              f"over {len(values)} checks ({checkouts[name]})")
     if args.against:
         ratio = statistics.median(times["against"]) / statistics.median(times["this"])
         print(f"median ratio against/this: {ratio:.2f}x")

@@ -411,7 +411,9 @@ def test_the_released_lesson_runs_its_setup_and_fails_its_visible_tests(tmp_path
 
 
 def demo_cells(notebook) -> list:
-    return [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("demo_")]
+    from compatlab.grader.demos import is_demo
+
+    return [c for c in notebook.cells if is_demo(c)]
 
 
 def test_the_grader_leaves_each_demonstration_out_and_says_so(graded):

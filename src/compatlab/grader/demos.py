@@ -14,6 +14,8 @@ cell binds.
 import ast
 import builtins
 
+from compatlab.grader.cell_ast import parse_cell
+
 PREFIX = "demo_"
 
 
@@ -41,12 +43,7 @@ def leaks(nb) -> list[str]:
 
 
 def _tree(source: str) -> ast.Module:
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    try:
-        return ast.parse(TransformerManager().transform_cell(source))
-    except SyntaxError:
-        return ast.Module(body=[], type_ignores=[])
+    return parse_cell(source) or ast.Module(body=[], type_ignores=[])
 
 
 def _bound(source: str) -> set[str]:

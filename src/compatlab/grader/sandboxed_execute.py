@@ -36,6 +36,7 @@ from traitlets import Unicode
 
 from compatlab.grader import demos, strict, warm
 from compatlab.grader import sandbox as sandboxes
+from compatlab.grader.cell_ast import parse_cell
 from compatlab.grader.safe_text import plain
 
 MAX_NOTES = 20
@@ -115,7 +116,7 @@ def plan_job(nb, resources, limits: sandboxes.Limits) -> Plan:
     if limits.run_demos:
         roles = ["lesson" if role == "demo" else role for role in roles]
     code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and roles[i] != "demo"]
-    demos = [i for i, role in enumerate(roles) if role == "demo"]
+    left_out = [i for i, role in enumerate(roles) if role == "demo"]
     lesson = [nb.cells[i].source for i in code if roles[i] != "student"]
     tests = [nb.cells[i].source for i in code if roles[i] == "test"]
     sources = {i: strict.rewrite(nb.cells[i].source) if roles[i] == "test" else nb.cells[i].source for i in code}
@@ -127,7 +128,7 @@ def plan_job(nb, resources, limits: sandboxes.Limits) -> Plan:
            "environment": {name: os.environ[name] for name in sandboxes.ENVIRONMENT if name in os.environ},
            "guard": {"roles": {digest(sources[i]): roles[i] for i in code if roles[i] != "student"},
                      "watch": watched_attributes(lesson, tests)}}
-    return Plan(job, roles, code, demos)
+    return Plan(job, roles, code, left_out)
 
 
 def apply_outcome(nb, plan: Plan, outcome: sandboxes.Outcome):
@@ -172,7 +173,7 @@ def cell_roles(nb, info: dict) -> list[str]:
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         roles.append("test" if grade_id in tests else "student" if grade_id not in locked
-                     else "demo" if grade_id.startswith(demos.PREFIX) else "lesson")
+                     else "demo" if demos.is_demo(cell) else "lesson")
     return roles
 
 
@@ -196,14 +197,7 @@ def watched_attributes(lesson: list[str], tests: list[str]) -> list[tuple[str, s
 
 
 def _parse(sources: list[str]):
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    transformer = TransformerManager()
-    for source in sources:
-        try:
-            yield ast.parse(transformer.transform_cell(source))
-        except (SyntaxError, ValueError):
-            continue
+    return (tree for tree in map(parse_cell, sources) if tree is not None)
 
 
 def read_result(outcome, code_cells: set[int]) -> dict:

@@ -35,6 +35,8 @@ import dataclasses
 import sysconfig
 import types
 
+from compatlab.grader.cell_ast import parse_cell
+
 NAME = "__compatlab_strict__"
 OPERATORS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
              ast.In: "in", ast.NotIn: "not in"}
@@ -48,11 +50,8 @@ NUMBERS = (int, float, bool)
 def rewrite(source: str) -> str:
     """The test cell's source with its comparisons and truth tests made strict; the source
     unchanged when it cannot be parsed (it will fail on its own)."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    try:
-        tree = ast.parse(TransformerManager().transform_cell(source))
-    except (SyntaxError, ValueError):
+    tree = parse_cell(source)
+    if tree is None:
         return source
     tree = ast.fix_missing_locations(_Rewrite().visit(tree))
     return ast.unparse(tree)
